@@ -1,0 +1,195 @@
+#include "agent/daemon.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/control.h"
+#include "agent/log.h"
+#include "agent/options.h"
+#include "agent/version.h"
+#include "proxy/route.h"
+#include "proxy/rules.h"
+#include "proxy/tls.h"
+#include "proxy/worker.h"
+
+#define TICKET_ROTATE_S 3600
+
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	/* Each connection holds two sockets, and a pipe pair while splicing. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			log_warn("cannot raise the descriptor limit: %s", strerror(errno));
+	}
+}
+
+static unsigned
+worker_count(const struct jfe_options *o)
+{
+	long n;
+
+	if (o->workers)
+		return o->workers;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+static void
+fallback_hostname(const struct jfe_options *o, char *buf, size_t len)
+{
+	if (o->hostname) {
+		snprintf(buf, len, "%s", o->hostname);
+		return;
+	}
+	if (gethostname(buf, len) != 0 || buf[0] == '\0')
+		snprintf(buf, len, "localhost");
+	buf[len - 1] = '\0';
+}
+
+static int
+main_loop(struct daemon_state *ds, int sfd, int cfd, int tfd)
+{
+	struct epoll_event ev;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	if (ep < 0)
+		return -1;
+	ev.events = EPOLLIN;
+	ev.data.fd = sfd;
+	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
+	ev.data.fd = cfd;
+	epoll_ctl(ep, EPOLL_CTL_ADD, cfd, &ev);
+	ev.data.fd = tfd;
+	epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
+	for (;;) {
+		struct epoll_event evs[8];
+		int n = epoll_wait(ep, evs, 8, -1);
+
+		if (n < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+
+			if (fd == sfd) {
+				struct signalfd_siginfo si;
+
+				if (read(sfd, &si, sizeof(si)) != sizeof(si))
+					continue;
+				if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+					log_info("signal %s: stopping",
+					    si.ssi_signo == SIGTERM ? "TERM" : "INT");
+					close(ep);
+					return 0;
+				}
+				if (si.ssi_signo == SIGHUP)
+					log_info("SIGHUP: nothing to reload yet");
+			} else if (fd == cfd) {
+				control_serve(cfd, ds);
+			} else if (fd == tfd) {
+				uint64_t x;
+
+				if (read(tfd, &x, sizeof(x)) == sizeof(x))
+					tls_ticket_rotate();
+			}
+		}
+	}
+	close(ep);
+	return -1;
+}
+
+int
+daemon_run(struct jfe_options *o)
+{
+	struct daemon_state ds = { .opt = o, .started = time(NULL) };
+	struct rules_config rc = {
+		.ports = &o->ports, .listen_port = o->listen_port, .fwmark = o->fwmark,
+		.fail_closed = o->fail_closed,
+	};
+	struct itimerspec its = { .it_interval.tv_sec = TICKET_ROTATE_S,
+	    .it_value.tv_sec = TICKET_ROTATE_S };
+	struct tls_front tls;
+	struct worker *ws = NULL;
+	char host[256];
+	sigset_t ss;
+	int sfd = -1, cfd = -1, tfd = -1, rc_exit = 1, tls_ok = 0;
+	unsigned nw = worker_count(o);
+
+	log_init("jfe", o->verbose);
+	/* Signals go to the main loop only; workers never see them. */
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGTERM);
+	sigaddset(&ss, SIGINT);
+	sigaddset(&ss, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &ss, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
+
+	fallback_hostname(o, host, sizeof(host));
+	if (tls_front_init(&tls, host) != 0)
+		goto out;
+	tls_ok = 1;
+	if ((sfd = signalfd(-1, &ss, SFD_CLOEXEC)) < 0 ||
+	    (tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC)) < 0 ||
+	    timerfd_settime(tfd, 0, &its, NULL) != 0) {
+		log_err("signalfd/timerfd: %s", strerror(errno));
+		goto out;
+	}
+	if ((cfd = control_open(o->control_socket)) < 0)
+		goto out;
+	/* Return path first, then listeners, then the rules that send traffic to them: each
+	 * step only takes effect once the one before it is in place. */
+	if (route_install(o->fwmark, o->route_table) != 0)
+		goto out;
+	ds.routes_installed = 1;
+	if (workers_start(&ws, nw, o, &tls) != 0)
+		goto out;
+	ds.workers = ws;
+	ds.nworkers = nw;
+	if (rules_install(&rc) != 0)
+		goto out;
+	ds.rules_installed = 1;
+	log_info("jfe %s running: ports %s%s%s, listener port %u, %u workers, source %s",
+	    JFE_VERSION, o->ports_spec, o->exclude_ports_spec ? " except " : "",
+	    o->exclude_ports_spec ? o->exclude_ports_spec : "", o->listen_port, nw,
+	    o->no_preserve_source ? "host address" : "preserved");
+	if (main_loop(&ds, sfd, cfd, tfd) == 0)
+		rc_exit = 0;
+out:
+	/* Stop: close the listeners first, so tproxy finds no transparent socket and new
+	 * connections reach the services directly; let live ones finish; then remove the
+	 * rules and routes (live spoofed connections need the return path until the end). */
+	if (ws) {
+		workers_stop_accepting(ws, nw);
+		workers_join(ws, nw, rc_exit == 0 ? o->drain_timeout_ms : 0);
+	}
+	if (ds.rules_installed || rc_exit != 0)
+		rules_remove();
+	if (ds.routes_installed)
+		route_remove(o->fwmark, o->route_table);
+	workers_free(ws, nw);
+	if (cfd >= 0) {
+		close(cfd);
+		unlink(o->control_socket);
+	}
+	if (sfd >= 0)
+		close(sfd);
+	if (tfd >= 0)
+		close(tfd);
+	if (tls_ok)
+		tls_front_free(&tls);
+	if (rc_exit == 0)
+		log_info("stopped; interception removed");
+	return rc_exit;
+}

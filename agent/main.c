@@ -1,0 +1,64 @@
+/* jfe: every TCP service on this host answers TLS to clients that ask for it. */
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/daemon.h"
+#include "agent/log.h"
+#include "agent/options.h"
+#include "agent/status.h"
+#include "agent/version.h"
+#include "proxy/rules.h"
+
+static int
+cmd_rules(int argc, char **argv)
+{
+	struct jfe_options o;
+	struct rules_config rc;
+	int r;
+
+	if (options_parse(&o, argc, argv) != 0)
+		return 2;
+	rc.ports = &o.ports;
+	rc.listen_port = o.listen_port;
+	rc.fwmark = o.fwmark;
+	rc.fail_closed = o.fail_closed;
+	r = rules_print(&rc, stdout);
+	options_free(&o);
+	return r == 0 ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct jfe_options o;
+	int r;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		options_usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("jfe %s\n", JFE_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "status") == 0)
+		return status_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "rules") == 0)
+		return cmd_rules(argc - 1, argv + 1);
+	if (strcmp(argv[1], "run") == 0) {
+		for (int i = 2; i < argc; i++)
+			if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+				options_usage(stdout);
+				return 0;
+			}
+		if (options_parse(&o, argc - 1, argv + 1) != 0)
+			return 2;
+		r = daemon_run(&o);
+		options_free(&o);
+		return r;
+	}
+	fprintf(stderr, "jfe: unknown command '%s' (commands: run, status, rules, version)\n",
+	    argv[1]);
+	return 2;
+}

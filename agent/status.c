@@ -1,0 +1,204 @@
+#include "agent/status.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STATUS_MAX (4 * 1024 * 1024)
+
+static int
+status_fetch(const char *path, char **out)
+{
+	struct sockaddr_un sun;
+	struct timeval tv = { .tv_sec = 5 };
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	ssize_t n;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "jfe status: --control-socket: path too long\n");
+		return 1;
+	}
+	strcpy(sun.sun_path, path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return 1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		int e = errno;
+
+		close(fd);
+		if (e == ENOENT || e == ECONNREFUSED) {
+			fprintf(stderr, "jfe status: jfe is not running (no daemon at %s)\n", path);
+			return 3;
+		}
+		fprintf(stderr, "jfe status: %s: %s\n", path, strerror(e));
+		return 1;
+	}
+	if (write(fd, "status\n", 7) != 7)
+		goto fail;
+	for (;;) {
+		if (len + 4096 + 1 > cap) {
+			char *nb;
+
+			cap = cap ? cap * 2 : 16384;
+			if (cap > STATUS_MAX || (nb = realloc(buf, cap)) == NULL)
+				goto fail;
+			buf = nb;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n == 0)
+			break;
+		if (n < 0)
+			goto fail;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	*out = buf;
+	return 0;
+fail:
+	fprintf(stderr, "jfe status: no answer from %s: %s\n", path, strerror(errno));
+	close(fd);
+	free(buf);
+	return 1;
+}
+
+static json_int_t
+jint(json_t *o, const char *path)
+{
+	char key[64];
+	const char *p = path;
+
+	/* "a.b.c" */
+	while (o && *p) {
+		const char *dot = strchr(p, '.');
+		size_t n = dot ? (size_t)(dot - p) : strlen(p);
+
+		if (n >= sizeof(key))
+			return 0;
+		memcpy(key, p, n);
+		key[n] = '\0';
+		o = json_object_get(o, key);
+		p += n + (dot ? 1 : 0);
+	}
+	return json_integer_value(o);
+}
+
+static void
+human_bytes(json_int_t v, char *buf, size_t len)
+{
+	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double d = (double)v;
+	int i = 0;
+
+	while (d >= 1024 && i < 4) {
+		d /= 1024;
+		i++;
+	}
+	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", d, u[i]);
+}
+
+static void
+status_print_human(json_t *j)
+{
+	json_t *ic = json_object_get(j, "interception");
+	json_t *certs = json_object_get(j, "certificates");
+	json_t *orders = json_object_get(j, "orders");
+	char b1[32], b2[32];
+	size_t i;
+	json_t *v;
+
+	printf("jfe %s, pid %lld, up %llds\n", json_string_value(json_object_get(j, "version")),
+	    (long long)jint(j, "pid"), (long long)jint(j, "uptime_s"));
+	printf("\nInterception\n");
+	printf("  rules     %s (table inet jfe)   routes %s\n",
+	    json_is_true(json_object_get(ic, "rules_installed")) ? "installed" : "MISSING",
+	    json_is_true(json_object_get(ic, "routes_installed")) ? "installed" : "MISSING");
+	printf("  ports     %s", json_string_value(json_object_get(ic, "ports")));
+	if (json_string_value(json_object_get(ic, "exclude_ports")))
+		printf(" except %s", json_string_value(json_object_get(ic, "exclude_ports")));
+	printf(" (22 never)\n");
+	printf("  listener  127.0.0.1:%lld [::1]:%lld, %lld workers, source %s, %s\n",
+	    (long long)jint(ic, "listen_port"), (long long)jint(ic, "listen_port"),
+	    (long long)jint(ic, "workers"),
+	    json_is_true(json_object_get(ic, "preserve_source")) ? "preserved" : "host address",
+	    json_is_true(json_object_get(ic, "fail_closed")) ? "fail-closed" : "fail-open");
+	printf("\nTraffic\n");
+	printf("  active    %lld TLS, %lld pass-through, %lld sniffing\n",
+	    (long long)jint(j, "traffic.active.tls"), (long long)jint(j, "traffic.active.plain"),
+	    (long long)jint(j, "traffic.active.sniffing"));
+	printf("  total     %lld TLS, %lld pass-through (%lld accepted)\n",
+	    (long long)jint(j, "traffic.total.tls"), (long long)jint(j, "traffic.total.plain"),
+	    (long long)jint(j, "traffic.accepted"));
+	human_bytes(jint(j, "traffic.bytes_client_to_service"), b1, sizeof(b1));
+	human_bytes(jint(j, "traffic.bytes_service_to_client"), b2, sizeof(b2));
+	printf("  bytes     %s to services, %s to clients\n", b1, b2);
+	printf("  failures  %lld handshakes, %lld upstream connects, %lld accepts\n",
+	    (long long)jint(j, "traffic.handshake_failures"),
+	    (long long)jint(j, "traffic.upstream_failures"),
+	    (long long)jint(j, "traffic.accept_errors"));
+	printf("\nCertificates\n");
+	if (json_array_size(certs) == 0)
+		printf("  (none yet: the fallback certificate is served)\n");
+	json_array_foreach(certs, i, v)
+		printf("  %-40s %s  expires %s  renews %s\n",
+		    json_string_value(json_object_get(v, "name")),
+		    json_string_value(json_object_get(v, "issuer")),
+		    json_string_value(json_object_get(v, "not_after")),
+		    json_string_value(json_object_get(v, "renew_at")));
+	if (json_array_size(orders)) {
+		printf("\nOrders in flight\n");
+		json_array_foreach(orders, i, v)
+			printf("  %-40s %s\n", json_string_value(json_object_get(v, "name")),
+			    json_string_value(json_object_get(v, "state")));
+	}
+}
+
+int
+status_main(int argc, char **argv)
+{
+	const char *path = "/run/jfe/control.sock";
+	int as_json = 0, rc;
+	char *raw = NULL;
+	json_error_t jerr;
+	json_t *j;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			as_json = 1;
+		else if (strcmp(argv[i], "--control-socket") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strncmp(argv[i], "--control-socket=", 17) == 0)
+			path = argv[i] + 17;
+		else {
+			fprintf(stderr, "jfe status: unknown option '%s' "
+			    "(usage: jfe status [--json] [--control-socket PATH])\n", argv[i]);
+			return 2;
+		}
+	}
+	if ((rc = status_fetch(path, &raw)) != 0)
+		return rc;
+	if ((j = json_loads(raw, 0, &jerr)) == NULL) {
+		fprintf(stderr, "jfe status: the daemon's answer is not JSON: %s\n", jerr.text);
+		free(raw);
+		return 1;
+	}
+	free(raw);
+	if (as_json) {
+		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		putchar('\n');
+	} else
+		status_print_human(j);
+	json_decref(j);
+	return 0;
+}

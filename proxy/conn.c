@@ -1,0 +1,452 @@
+#include "proxy/conn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "agent/log.h"
+#include "agent/options.h"
+#include "proxy/relay.h"
+#include "proxy/sockaddr.h"
+#include "proxy/tls.h"
+#include "proxy/upstream.h"
+#include "proxy/worker.h"
+
+static const char *const kind_names[CK_KIND_MAX] = { "unknown", "plain", "tls" };
+
+const struct hello_info *
+tls_conn_hello(void *app)
+{
+	return app ? ((struct conn *)app)->hello : NULL;
+}
+
+static struct conn *
+conn_of(struct endpoint *ep)
+{
+	if (ep->tag == EPT_CLIENT)
+		return (struct conn *)ep;
+	return (struct conn *)((char *)ep - offsetof(struct conn, up));
+}
+
+static int
+ep_add(struct worker *w, struct endpoint *ep)
+{
+	struct epoll_event ev = {
+		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+		.data.ptr = ep,
+	};
+
+	return epoll_ctl(w->epfd, EPOLL_CTL_ADD, ep->fd, &ev);
+}
+
+static void
+conn_set_kind(struct conn *c, enum conn_kind k)
+{
+	struct worker_stats *st = &c->w->st;
+
+	if (c->kind == k)
+		return;
+	if (c->kind != CK_UNKNOWN)
+		atomic_fetch_sub_explicit(&st->active[c->kind], 1, memory_order_relaxed);
+	c->kind = (uint8_t)k;
+	atomic_fetch_add_explicit(&st->active[k], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&st->total[k], 1, memory_order_relaxed);
+}
+
+static void
+conn_set_state(struct conn *c, enum conn_state s)
+{
+	c->state = (uint8_t)s;
+	c->t_state = c->w->now;
+}
+
+static void
+sock_reset(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	/* SO_LINGER 0: close() sends RST, the way a refused or reset peer looks. */
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+static void
+conn_log(struct conn *c)
+{
+	char cl[SA_STRLEN], ds[SA_STRLEN], sni[300] = "";
+	uint64_t ms = c->w->now - c->t_start;
+
+	if (log_verbose() < 1)
+		return;
+	if (c->sni)
+		log_escape(sni, sizeof(sni), c->sni, strlen(c->sni));
+	log_info("conn client=%s dst=%s kind=%s sni=\"%s\" up=%llu down=%llu ms=%llu end=%s",
+	    sa_str(&c->client, cl, sizeof(cl)), sa_str(&c->dst, ds, sizeof(ds)),
+	    kind_names[c->kind], sni, (unsigned long long)c->c2u.bytes,
+	    (unsigned long long)c->u2c.bytes, (unsigned long long)ms,
+	    c->close_reason ? c->close_reason : "close");
+}
+
+static void
+flow_release(struct worker *w, struct flow *f)
+{
+	if (f->pipe_r >= 0) {
+		if (f->pipe_bytes == 0)
+			worker_pipe_put(w, f->pipe_r, f->pipe_w);
+		else {
+			close(f->pipe_r);
+			close(f->pipe_w);
+		}
+		f->pipe_r = f->pipe_w = -1;
+	}
+	free(f->pend);
+	f->pend = NULL;
+	f->pend_len = f->pend_off = 0;
+}
+
+/* Ends the connection. <reset>: close with RST on both sides (a refused upstream, a reset
+ * peer), so neither end mistakes it for a clean end of stream. */
+static int
+conn_close(struct conn *c, int reset, const char *why)
+{
+	struct worker *w = c->w;
+
+	if (c->state == CS_CLOSED)
+		return -1;
+	if (why)
+		c->close_reason = why;
+	conn_log(c);
+	if (c->ssl) {
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	if (reset) {
+		sock_reset(c->cli.fd);
+		if (c->up.fd >= 0)
+			sock_reset(c->up.fd);
+	}
+	close(c->cli.fd);
+	if (c->up.fd >= 0)
+		close(c->up.fd);
+	c->cli.fd = c->up.fd = -1;
+	flow_release(w, &c->c2u);
+	flow_release(w, &c->u2c);
+	free(c->sniff);
+	c->sniff = NULL;
+	free(c->hello);
+	c->hello = NULL;
+	free(c->sni);
+	c->sni = NULL;
+	timer_disarm(&w->timers, &c->timer);
+	if (c->kind != CK_UNKNOWN)
+		atomic_fetch_sub_explicit(&w->st.active[c->kind], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->st.bytes_c2u, c->c2u.bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->st.bytes_u2c, c->u2c.bytes, memory_order_relaxed);
+	c->state = CS_CLOSED;
+	worker_conn_unlink(w, c);
+	free(c);
+	return -1;
+}
+
+void
+conn_abort(struct conn *c, const char *why)
+{
+	(void)conn_close(c, 1, why);
+}
+
+int
+conn_start(struct worker *w, int cfd)
+{
+	struct conn *c;
+	socklen_t sl;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		close(cfd);
+		return -1;
+	}
+	c->cli.tag = EPT_CLIENT;
+	c->cli.fd = cfd;
+	c->up.tag = EPT_UPSTREAM;
+	c->up.fd = -1;
+	c->w = w;
+	c->c2u.pipe_r = c->c2u.pipe_w = c->u2c.pipe_r = c->u2c.pipe_w = -1;
+	c->t_start = c->t_state = c->t_active = w->now;
+	c->state = CS_SNIFF;
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	atomic_fetch_add_explicit(&w->st.current, 1, memory_order_relaxed);
+
+	sl = sizeof(c->client);
+	if (getpeername(cfd, (struct sockaddr *)&c->client, &sl) != 0)
+		goto fail;
+	sl = sizeof(c->dst);
+	/* With tproxy, the accepted socket's local address is where the client was going. */
+	if (getsockname(cfd, (struct sockaddr *)&c->dst, &sl) != 0)
+		goto fail;
+	c->up.fd = upstream_connect(&c->client, &c->dst, !w->opt->no_preserve_source);
+	if (c->up.fd < 0) {
+		char ds[SA_STRLEN];
+
+		log_debug("upstream %s: %s", sa_str(&c->dst, ds, sizeof(ds)), strerror(errno));
+		atomic_fetch_add_explicit(&w->st.upstream_failures, 1, memory_order_relaxed);
+		(void)conn_close(c, 1, "upstream-error");
+		return 0;
+	}
+	c->up_connecting = 1;
+	if (ep_add(w, &c->cli) != 0 || ep_add(w, &c->up) != 0)
+		goto fail;
+	relay_update_timer(c);
+	return 0;
+fail:
+	log_warn("conn: set-up failed: %s", strerror(errno));
+	(void)conn_close(c, 1, "setup-error");
+	return -1;
+}
+
+/* Checks a pending upstream connect. Returns -1 when it failed (the connection is closed). */
+static int
+conn_upstream_check(struct conn *c)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (!c->up_connecting || !(c->up.ready & (EP_W | EP_ERR | EP_HUP)))
+		return 0;
+	if (getsockopt(c->up.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		err = errno;
+	if (err == 0 && !(c->up.ready & EP_W))
+		return 0;
+	if (err) {
+		char ds[SA_STRLEN];
+
+		log_debug("upstream %s: %s", sa_str(&c->dst, ds, sizeof(ds)), strerror(err));
+		atomic_fetch_add_explicit(&c->w->st.upstream_failures, 1, memory_order_relaxed);
+		/* The client sees what it would have seen without jfe: a reset. */
+		return conn_close(c, 1, err == ECONNREFUSED ? "upstream-refused" :
+		    "upstream-error");
+	}
+	c->up_connecting = 0;
+	c->up_connected = 1;
+	return 0;
+}
+
+/* Reads what the client sent so far (bounded). Returns -1 if the connection was closed. */
+static int
+conn_sniff_read(struct conn *c)
+{
+	while ((c->cli.ready & EP_R) && !c->c2u.eof && c->sniff_len < CONN_SNIFF_MAX) {
+		size_t room = CONN_SNIFF_MAX - c->sniff_len;
+		ssize_t n = read(c->cli.fd, c->w->scratch, room < WORKER_SCRATCH ? room :
+		    WORKER_SCRATCH);
+		uint8_t *nb;
+
+		if (n > 0) {
+			/* Sized to what arrived: a silent or slow client costs almost nothing. */
+			if ((nb = realloc(c->sniff, c->sniff_len + (size_t)n)) == NULL)
+				return conn_close(c, 1, "no-memory");
+			memcpy(nb + c->sniff_len, c->w->scratch, (size_t)n);
+			c->sniff = nb;
+			c->sniff_len += (uint32_t)n;
+			c->t_active = c->w->now;
+		} else if (n == 0)
+			c->c2u.eof = 1;
+		else if (errno == EAGAIN || errno == EINTR)
+			c->cli.ready &= (uint8_t)~EP_R;
+		else
+			return conn_close(c, 1, "client-reset");
+	}
+	return 0;
+}
+
+static void
+conn_to_passthrough(struct conn *c)
+{
+	/* What the client already sent goes upstream first, then the kernel moves the rest. */
+	c->c2u.pend = c->sniff;
+	c->c2u.pend_len = c->sniff_len;
+	c->c2u.pend_off = 0;
+	c->sniff = NULL;
+	c->sniff_len = 0;
+	conn_set_kind(c, CK_PLAIN);
+	conn_set_state(c, CS_RELAY);
+}
+
+static int
+conn_to_tls(struct conn *c, struct hello_info *h)
+{
+	c->hello = h;
+	if (h->sni_present && (c->sni = strdup(h->sni)) == NULL)
+		return conn_close(c, 1, "no-memory");
+	c->ssl = tls_session_new(c->w->tls, c->cli.fd, c->sniff, c->sniff_len, c);
+	if (c->ssl == NULL)
+		return conn_close(c, 1, "tls-setup");
+	conn_set_kind(c, CK_TLS);
+	conn_set_state(c, CS_HANDSHAKE);
+	/* OpenSSL reads the replayed hello without waiting for the socket. */
+	c->cli.ready |= EP_R;
+	return 0;
+}
+
+/* SNIFF: decide what this connection is from whoever speaks first. Returns -1 when the
+ * connection was closed. */
+static int
+conn_sniff_step(struct conn *c)
+{
+	struct hello_info *h;
+	enum hello_result r = HELLO_NEED_MORE;
+
+	if (conn_upstream_check(c) != 0 || conn_sniff_read(c) != 0)
+		return -1;
+	if (c->sniff_len > 0) {
+		if ((h = malloc(sizeof(*h))) == NULL)
+			return conn_close(c, 1, "no-memory");
+		r = hello_parse(c->sniff, c->sniff_len, h);
+		if (r == HELLO_OK)
+			return conn_to_tls(c, h);
+		free(h);
+		if (r != HELLO_NEED_MORE || c->c2u.eof || c->sniff_len >= CONN_SNIFF_MAX) {
+			conn_to_passthrough(c);
+			return 0;
+		}
+	}
+	if (c->c2u.eof) {
+		conn_to_passthrough(c);
+		return 0;
+	}
+	/* The server spoke before the client finished a hello: a server-first protocol
+	 * (SMTP, SSH, MySQL...). Relay its greeting at once. */
+	if (c->up_connected && (c->up.ready & (EP_R | EP_HUP))) {
+		c->server_spoke = 1;
+		conn_to_passthrough(c);
+	}
+	return 0;
+}
+
+static int
+conn_handshake_step(struct conn *c)
+{
+	int r, err;
+
+	if (conn_upstream_check(c) != 0)
+		return -1;
+	ERR_clear_error();
+	r = SSL_do_handshake(c->ssl);
+	if (r == 1) {
+		c->tls_ready = 1;
+		free(c->hello);
+		c->hello = NULL;
+		conn_set_state(c, CS_RELAY);
+		c->t_active = c->w->now;
+		return 0;
+	}
+	err = SSL_get_error(c->ssl, r);
+	switch (err) {
+	case SSL_ERROR_WANT_READ:
+		c->cli.ready &= (uint8_t)~EP_R;
+		return 0;
+	case SSL_ERROR_WANT_WRITE:
+		c->cli.ready &= (uint8_t)~EP_W;
+		return 0;
+	default: {
+		char ds[SA_STRLEN], cl[SA_STRLEN];
+		unsigned long e = ERR_peek_error();
+
+		atomic_fetch_add_explicit(&c->w->st.handshake_failures, 1, memory_order_relaxed);
+		log_debug("handshake %s -> %s failed: %s", sa_str(&c->client, cl, sizeof(cl)),
+		    sa_str(&c->dst, ds, sizeof(ds)),
+		    e ? ERR_reason_error_string(e) : strerror(errno));
+		return conn_close(c, 0, "handshake-failed");
+	}
+	}
+}
+
+static void
+conn_process(struct conn *c)
+{
+	for (;;) {
+		uint8_t before = c->state;
+
+		switch (c->state) {
+		case CS_SNIFF:
+			if (conn_sniff_step(c) != 0)
+				return;
+			break;
+		case CS_HANDSHAKE:
+			if (conn_handshake_step(c) != 0)
+				return;
+			break;
+		case CS_RELAY:
+			switch (relay_step(c)) {
+			case RELAY_DONE:
+				(void)conn_close(c, 0, NULL);
+				return;
+			case RELAY_RESET:
+				(void)conn_close(c, 1, NULL);
+				return;
+			default:
+				break;
+			}
+			break;
+		default:
+			return;
+		}
+		/* A step that closed <c> returned above: <c> is still live here. */
+		if (c->state == before)
+			break;
+	}
+	relay_update_timer(c);
+}
+
+void
+conn_event(struct endpoint *ep, uint32_t events)
+{
+	struct conn *c = conn_of(ep);
+
+	if (events & (EPOLLIN | EPOLLRDHUP))
+		ep->ready |= EP_R;
+	if (events & EPOLLOUT)
+		ep->ready |= EP_W;
+	if (events & EPOLLHUP)
+		ep->ready |= EP_HUP | EP_R | EP_W;
+	if (events & EPOLLERR)
+		ep->ready |= EP_ERR | EP_R | EP_W;
+	conn_process(c);
+}
+
+void
+conn_timeout(struct conn *c)
+{
+	uint64_t due = relay_deadline(c);
+
+	if (due > c->w->now) {
+		timer_arm(&c->w->timers, &c->timer, due);
+		return;
+	}
+	switch (c->state) {
+	case CS_SNIFF:
+		if (c->up_connecting) {
+			atomic_fetch_add_explicit(&c->w->st.upstream_failures, 1,
+			    memory_order_relaxed);
+			(void)conn_close(c, 1, "upstream-timeout");
+			return;
+		}
+		/* Both sides silent: from now on jfe only relays, whatever comes. */
+		conn_to_passthrough(c);
+		conn_process(c);
+		return;
+	case CS_HANDSHAKE:
+		(void)conn_close(c, c->up_connecting, c->up_connecting ? "upstream-timeout" :
+		    "handshake-timeout");
+		return;
+	case CS_RELAY:
+		(void)conn_close(c, 0, "idle-timeout");
+		return;
+	default:
+		return;
+	}
+}

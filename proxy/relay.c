@@ -1,0 +1,374 @@
+#include "proxy/relay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "agent/options.h"
+#include "proxy/conn.h"
+#include "proxy/worker.h"
+
+#define SPLICE_CHUNK (1 << 20)
+
+enum flow_result { FLOW_IDLE, FLOW_RESET };
+
+static int
+is_reset_errno(int e)
+{
+	return e == ECONNRESET || e == EPIPE || e == ETIMEDOUT || e == EHOSTUNREACH ||
+	    e == ENETUNREACH;
+}
+
+/* Keeps bytes the destination could not take yet. */
+static int
+flow_keep(struct flow *f, const uint8_t *p, size_t n)
+{
+	if ((f->pend = malloc(n)) == NULL)
+		return -1;
+	memcpy(f->pend, p, n);
+	f->pend_off = 0;
+	f->pend_len = (uint32_t)n;
+	return 0;
+}
+
+static void
+flow_drop_pend(struct flow *f)
+{
+	free(f->pend);
+	f->pend = NULL;
+	f->pend_off = f->pend_len = 0;
+}
+
+/* Writes pending plain bytes to <dst>. 1: all written, 0: blocked, -1: reset. */
+static int
+flow_flush_plain(struct flow *f, struct endpoint *dst)
+{
+	while (f->pend_len) {
+		ssize_t n = send(dst->fd, f->pend + f->pend_off, f->pend_len, MSG_NOSIGNAL);
+
+		if (n > 0) {
+			f->pend_off += (uint32_t)n;
+			f->pend_len -= (uint32_t)n;
+			f->bytes += (uint64_t)n;
+		} else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			dst->ready &= (uint8_t)~EP_W;
+			return 0;
+		} else
+			return -1;
+	}
+	flow_drop_pend(f);
+	return 1;
+}
+
+/* Pass-through, one direction: src → pipe → dst, never holding more than a pipe's worth. */
+static enum flow_result
+flow_splice(struct conn *c, struct flow *f, struct endpoint *src, struct endpoint *dst,
+    int dst_ready)
+{
+	struct worker *w = c->w;
+	ssize_t n;
+
+	for (;;) {
+		if (!dst_ready)
+			return FLOW_IDLE;
+		if (f->pend_len) {
+			int r = flow_flush_plain(f, dst);
+
+			if (r < 0)
+				return FLOW_RESET;
+			if (r == 0)
+				return FLOW_IDLE;
+			c->t_active = w->now;
+		}
+		if (f->pipe_bytes) {
+			n = splice(f->pipe_r, NULL, dst->fd, NULL, f->pipe_bytes,
+			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				f->pipe_bytes -= (uint32_t)n;
+				f->bytes += (uint64_t)n;
+				c->t_active = w->now;
+				continue;
+			}
+			if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+				dst->ready &= (uint8_t)~EP_W;
+				return FLOW_IDLE;
+			}
+			return FLOW_RESET;
+		}
+		if (f->eof) {
+			if (!f->shut) {
+				shutdown(dst->fd, SHUT_WR);
+				f->shut = 1;
+			}
+			break;
+		}
+		if (!(src->ready & EP_R))
+			break;
+		if (f->pipe_r < 0 && worker_pipe_get(w, &f->pipe_r, &f->pipe_w) != 0)
+			return FLOW_RESET;
+		n = splice(src->fd, NULL, f->pipe_w, NULL, SPLICE_CHUNK,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n > 0) {
+			f->pipe_bytes = (uint32_t)n;
+			c->t_active = w->now;
+		} else if (n == 0)
+			f->eof = 1;
+		else if (errno == EAGAIN || errno == EINTR) {
+			/* The pipe is empty (we only fill an empty one), so the socket is. */
+			src->ready &= (uint8_t)~EP_R;
+			break;
+		} else
+			return FLOW_RESET;
+	}
+	/* Idle: give the pipe back so an idle connection holds none. */
+	if (f->pipe_r >= 0 && f->pipe_bytes == 0) {
+		worker_pipe_put(w, f->pipe_r, f->pipe_w);
+		f->pipe_r = f->pipe_w = -1;
+	}
+	return FLOW_IDLE;
+}
+
+/* TLS, client → upstream: SSL_read, then write to the service. */
+static enum flow_result
+flow_tls_c2u(struct conn *c)
+{
+	struct flow *f = &c->c2u;
+	struct worker *w = c->w;
+
+	for (;;) {
+		int n, err;
+
+		if (f->pend_len) {
+			int r;
+
+			if (!c->up_connected)
+				return FLOW_IDLE;
+			if ((r = flow_flush_plain(f, &c->up)) < 0)
+				return FLOW_RESET;
+			if (r == 0)
+				return FLOW_IDLE;
+			c->t_active = w->now;
+		}
+		if (f->eof) {
+			if (!f->shut && c->up_connected) {
+				shutdown(c->up.fd, SHUT_WR);
+				f->shut = 1;
+			}
+			return FLOW_IDLE;
+		}
+		if (!(c->cli.ready & EP_R) && !SSL_has_pending(c->ssl))
+			return FLOW_IDLE;
+		ERR_clear_error();
+		n = SSL_read(c->ssl, w->scratch, WORKER_SCRATCH);
+		if (n > 0) {
+			ssize_t m = 0;
+
+			c->t_active = w->now;
+			if (c->up_connected) {
+				m = send(c->up.fd, w->scratch, (size_t)n, MSG_NOSIGNAL);
+				if (m < 0 && errno != EAGAIN && errno != EINTR)
+					return FLOW_RESET;
+				if (m < 0)
+					m = 0;
+				if (m < n)
+					c->up.ready &= (uint8_t)~EP_W;
+				f->bytes += (uint64_t)m;
+			}
+			if (m < n && flow_keep(f, w->scratch + m, (size_t)(n - m)) != 0)
+				return FLOW_RESET;
+			continue;
+		}
+		err = SSL_get_error(c->ssl, n);
+		if (err == SSL_ERROR_ZERO_RETURN) {
+			f->eof = 1;     /* close_notify, or a FIN (unexpected EOF is tolerated) */
+			continue;
+		}
+		if (err == SSL_ERROR_WANT_READ) {
+			c->cli.ready &= (uint8_t)~EP_R;
+			return FLOW_IDLE;
+		}
+		if (err == SSL_ERROR_WANT_WRITE) {
+			c->cli.ready &= (uint8_t)~EP_W;
+			return FLOW_IDLE;
+		}
+		if (err == SSL_ERROR_SYSCALL && (errno == 0 || !is_reset_errno(errno)) &&
+		    ERR_peek_error() == 0) {
+			f->eof = 1;
+			continue;
+		}
+		return FLOW_RESET;
+	}
+}
+
+/* SSL_write of pending bytes. 1: all written, 0: blocked, -1: fatal. */
+static int
+flow_flush_tls(struct conn *c, struct flow *f)
+{
+	while (f->pend_len) {
+		int n, err;
+
+		ERR_clear_error();
+		n = SSL_write(c->ssl, f->pend + f->pend_off, (int)f->pend_len);
+		if (n > 0) {
+			f->pend_off += (uint32_t)n;
+			f->pend_len -= (uint32_t)n;
+			f->bytes += (uint64_t)n;
+			continue;
+		}
+		err = SSL_get_error(c->ssl, n);
+		if (err == SSL_ERROR_WANT_WRITE) {
+			c->cli.ready &= (uint8_t)~EP_W;
+			return 0;
+		}
+		if (err == SSL_ERROR_WANT_READ) {
+			c->cli.ready &= (uint8_t)~EP_R;
+			return 0;
+		}
+		return -1;
+	}
+	flow_drop_pend(f);
+	return 1;
+}
+
+/* TLS, upstream → client: read from the service, then SSL_write. */
+static enum flow_result
+flow_tls_u2c(struct conn *c)
+{
+	struct flow *f = &c->u2c;
+	struct worker *w = c->w;
+
+	for (;;) {
+		ssize_t n;
+		int r;
+
+		if (f->pend_len) {
+			if ((r = flow_flush_tls(c, f)) < 0)
+				return FLOW_RESET;
+			if (r == 0)
+				return FLOW_IDLE;
+			c->t_active = w->now;
+		}
+		if (f->eof) {
+			if (!f->shut) {
+				ERR_clear_error();
+				r = SSL_shutdown(c->ssl);
+				if (r < 0 && SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_WRITE) {
+					c->cli.ready &= (uint8_t)~EP_W;
+					return FLOW_IDLE;
+				}
+				/* close_notify then FIN: the client's read side ends, its write
+				 * side stays open (half-close). */
+				shutdown(c->cli.fd, SHUT_WR);
+				f->shut = 1;
+			}
+			return FLOW_IDLE;
+		}
+		if (!c->up_connected || !(c->up.ready & EP_R))
+			return FLOW_IDLE;
+		n = read(c->up.fd, w->scratch, WORKER_SCRATCH);
+		if (n > 0) {
+			int m, err;
+
+			c->t_active = w->now;
+			/* Straight from scratch; a copy is kept only on back-pressure. */
+			ERR_clear_error();
+			m = SSL_write(c->ssl, w->scratch, (int)n);
+			if (m > 0)
+				f->bytes += (uint64_t)m;
+			if (m == n)
+				continue;
+			if (m <= 0) {
+				err = SSL_get_error(c->ssl, m);
+				if (err != SSL_ERROR_WANT_WRITE && err != SSL_ERROR_WANT_READ)
+					return FLOW_RESET;
+				m = 0;
+			}
+			if (flow_keep(f, w->scratch + m, (size_t)(n - m)) != 0)
+				return FLOW_RESET;
+			continue;
+		}
+		if (n == 0) {
+			f->eof = 1;
+			continue;
+		}
+		if (errno == EAGAIN || errno == EINTR) {
+			c->up.ready &= (uint8_t)~EP_R;
+			return FLOW_IDLE;
+		}
+		return FLOW_RESET;
+	}
+}
+
+static int
+relay_done(const struct conn *c)
+{
+	return c->c2u.eof && c->c2u.shut && c->u2c.eof && c->u2c.shut &&
+	    c->c2u.pend_len == 0 && c->u2c.pend_len == 0 && c->c2u.pipe_bytes == 0 &&
+	    c->u2c.pipe_bytes == 0;
+}
+
+enum relay_result
+relay_step(struct conn *c)
+{
+	/* A peer's reset ends both sides with a reset. */
+	if ((c->cli.ready & EP_ERR) || (c->up.ready & EP_ERR))
+		return RELAY_RESET;
+	if (c->up_connecting) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (!(c->up.ready & EP_W))
+			return RELAY_AGAIN;
+		if (getsockopt(c->up.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err)
+			return RELAY_RESET;
+		c->up_connecting = 0;
+		c->up_connected = 1;
+	}
+	if (c->kind == CK_TLS) {
+		if (flow_tls_c2u(c) == FLOW_RESET || flow_tls_u2c(c) == FLOW_RESET)
+			return RELAY_RESET;
+	} else {
+		if (flow_splice(c, &c->c2u, &c->cli, &c->up, c->up_connected) == FLOW_RESET ||
+		    flow_splice(c, &c->u2c, &c->up, &c->cli, 1) == FLOW_RESET)
+			return RELAY_RESET;
+	}
+	return relay_done(c) ? RELAY_DONE : RELAY_AGAIN;
+}
+
+uint64_t
+relay_deadline(const struct conn *c)
+{
+	const struct jfe_options *o = c->w->opt;
+	uint64_t d;
+
+	switch (c->state) {
+	case CS_SNIFF:
+		d = c->t_state + o->sniff_timeout_ms;
+		break;
+	case CS_HANDSHAKE:
+		d = c->t_state + o->handshake_timeout_ms;
+		break;
+	default:
+		d = c->t_active + (uint64_t)o->idle_timeout_s * 1000;
+		break;
+	}
+	if (c->up_connecting && c->t_start + o->connect_timeout_ms < d)
+		d = c->t_start + o->connect_timeout_ms;
+	return d;
+}
+
+void
+relay_update_timer(struct conn *c)
+{
+	uint64_t d = relay_deadline(c);
+
+	/* Deadlines that moved later are left armed early and re-armed when they fire:
+	 * traffic then costs no heap operation. */
+	if (c->timer.at == 0 || d < c->timer.at ||
+	    (c->state != CS_RELAY && d != c->timer.at))
+		timer_arm(&c->w->timers, &c->timer, d);
+}

@@ -1,0 +1,14 @@
+/* The connection to the original destination. */
+#ifndef JFE_UPSTREAM_H
+#define JFE_UPSTREAM_H
+
+#include <sys/socket.h>
+
+/* Starts a non-blocking connect to <dst>, the address the client asked for (never 127.0.0.1
+ * in its place: a service bound to loopback must stay private). With <preserve_source> the
+ * socket is transparent and bound to the client's address, so the service sees the real
+ * client. Returns the socket (connect in progress or done) or -1 with errno set. */
+int upstream_connect(const struct sockaddr_storage *client, const struct sockaddr_storage *dst,
+    int preserve_source);
+
+#endif
