@@ -413,6 +413,11 @@ options_finish(struct jfe_options *o)
 		for (size_t i = 0; i < 65536 / 64; i++)
 			o->ports.bits[i] &= ~ex.bits[i];
 	}
+	if (o->route_table >= 253 && o->route_table <= 255) {
+		fprintf(stderr, "jfe: --route-table: %u is one of the kernel's own tables\n",
+		    o->route_table);
+		return -1;
+	}
 	o->ports.bits[0] &= ~(1ULL << 22);
 	/* The listener's own port is never intercepted: that would loop. */
 	o->ports.bits[o->listen_port / 64] &= ~(1ULL << (o->listen_port % 64));

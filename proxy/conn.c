@@ -188,6 +188,12 @@ conn_start(struct worker *w, int cfd)
 	/* With tproxy, the accepted socket's local address is where the client was going. */
 	if (getsockname(cfd, (struct sockaddr *)&c->dst, &sl) != 0)
 		goto fail;
+	/* Loopback is never intercepted, so a loopback destination means someone connected
+	 * to the listener itself: relaying that would connect jfe to itself, forever. */
+	if (sa_is_loopback(&c->dst)) {
+		(void)conn_close(c, 1, "direct-to-listener");
+		return 0;
+	}
 	c->up.fd = upstream_connect(&c->client, &c->dst, !w->opt->no_preserve_source);
 	if (c->up.fd < 0) {
 		char ds[SA_STRLEN];
