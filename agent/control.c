@@ -10,9 +10,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "agent/agent.h"
 #include "agent/log.h"
 #include "agent/options.h"
 #include "agent/version.h"
+#include "proxy/certs.h"
 #include "proxy/worker.h"
 
 static int
@@ -104,7 +106,7 @@ json_t *
 control_status_json(const struct daemon_state *ds)
 {
 	const struct jfe_options *o = ds->opt;
-	json_t *j, *icpt, *opts;
+	json_t *j, *icpt, *opts, *certs;
 	char *dump = NULL;
 	size_t dumplen = 0;
 	FILE *f;
@@ -141,12 +143,16 @@ control_status_json(const struct daemon_state *ds)
 		}
 		free(dump);
 	}
-	j = json_pack("{s:s, s:i, s:I, s:I, s:o, s:o, s:[], s:[], s:o}",
+	certs = certs_status_json();
+	j = json_pack("{s:s, s:i, s:I, s:I, s:o, s:o, s:O, s:O, s:o, s:o}",
 	    "version", JFE_VERSION, "pid", (int)getpid(),
 	    "started", (json_int_t)ds->started,
 	    "uptime_s", (json_int_t)(time(NULL) - ds->started),
 	    "interception", icpt, "traffic", traffic_json(ds),
-	    "certificates", "orders", "options", opts);
+	    "certificates", json_object_get(certs, "certificates"),
+	    "refused", json_object_get(certs, "refused"),
+	    "orders", agent_orders_json(), "options", opts);
+	json_decref(certs);
 	return j;
 }
 

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/agent.h"
 #include "agent/control.h"
 #include "agent/log.h"
 #include "agent/options.h"
@@ -123,7 +124,7 @@ daemon_run(struct jfe_options *o)
 	struct worker *ws = NULL;
 	char host[256];
 	sigset_t ss;
-	int sfd = -1, cfd = -1, tfd = -1, rc_exit = 1, tls_ok = 0;
+	int sfd = -1, cfd = -1, tfd = -1, rc_exit = 1, tls_ok = 0, agent_ok = 0;
 	unsigned nw = worker_count(o);
 
 	log_init("jfe", o->verbose);
@@ -148,6 +149,10 @@ daemon_run(struct jfe_options *o)
 	}
 	if ((cfd = control_open(o->control_socket)) < 0)
 		goto out;
+	/* Stored certificates are in the registry before the first connection arrives. */
+	if (agent_start(o, workers_notify) != 0)
+		goto out;
+	agent_ok = 1;
 	/* Return path first, then listeners, then the rules that send traffic to them: each
 	 * step only takes effect once the one before it is in place. */
 	if (route_install(o->fwmark, o->route_table) != 0)
@@ -174,6 +179,8 @@ out:
 		workers_stop_accepting(ws, nw);
 		workers_join(ws, nw, rc_exit == 0 ? o->drain_timeout_ms : 0);
 	}
+	if (agent_ok)
+		agent_stop();
 	if (ds.rules_installed || rc_exit != 0)
 		rules_remove();
 	if (ds.routes_installed)

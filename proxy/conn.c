@@ -10,6 +10,9 @@
 
 #include "agent/log.h"
 #include "agent/options.h"
+#include "proxy/certs.h"
+#include "proxy/challenge.h"
+#include "proxy/names.h"
 #include "proxy/relay.h"
 #include "proxy/sockaddr.h"
 #include "proxy/tls.h"
@@ -18,10 +21,38 @@
 
 static const char *const kind_names[CK_KIND_MAX] = { "unknown", "plain", "tls" };
 
-const struct hello_info *
-tls_conn_hello(void *app)
+enum cert_status
+tls_conn_select(void *app, SSL_CTX **ctx)
 {
-	return app ? ((struct conn *)app)->hello : NULL;
+	struct conn *c = app;
+	const struct hello_info *h = c ? c->hello : NULL;
+	enum cert_status st;
+
+	*ctx = NULL;
+	if (h == NULL || c->cname == NULL)
+		return CERT_NONE;       /* no SNI, an IP literal or junk: the fallback */
+	/* A CA validating TLS-ALPN-01 offers acme-tls/1 for a name we have a challenge for. */
+	if (hello_alpn_offers(h, "acme-tls/1") && (*ctx = challenge_alpn_lookup(c->cname))) {
+		c->acme_alpn = 1;
+		return CERT_READY;
+	}
+	if (c->cert_fallback)
+		return CERT_NONE;
+	st = certs_lookup(c->cname, 1, ctx);
+	if (st == CERT_PENDING && !c->cert_wait) {
+		c->cert_wait = 1;
+		c->t_wait = c->w->now;
+		worker_wait_add(c->w, c);
+	}
+	return st;
+}
+
+const char *
+tls_conn_alpn(void *app)
+{
+	struct conn *c = app;
+
+	return c && c->acme_alpn ? "acme-tls/1" : NULL;
 }
 
 static struct conn *
@@ -140,6 +171,10 @@ conn_close(struct conn *c, int reset, const char *why)
 	c->hello = NULL;
 	free(c->sni);
 	c->sni = NULL;
+	free(c->cname);
+	c->cname = NULL;
+	if (c->cert_wait)
+		worker_wait_remove(w, c);
 	timer_disarm(&w->timers, &c->timer);
 	if (c->kind != CK_UNKNOWN)
 		atomic_fetch_sub_explicit(&w->st.active[c->kind], 1, memory_order_relaxed);
@@ -232,6 +267,16 @@ conn_upstream_check(struct conn *c)
 
 		log_debug("upstream %s: %s", sa_str(&c->dst, ds, sizeof(ds)), strerror(err));
 		atomic_fetch_add_explicit(&c->w->st.upstream_failures, 1, memory_order_relaxed);
+		/* Port 80 with no service still answers a CA's HTTP-01 request: wait for the
+		 * request before deciding. */
+		if (c->state == CS_SNIFF && sa_port(&c->dst) == 80 && challenge_http_any()) {
+			close(c->up.fd);
+			c->up.fd = -1;
+			c->up.ready = 0;
+			c->up_connecting = 0;
+			c->up_dead = 1;
+			return 0;
+		}
 		/* The client sees what it would have seen without jfe: a reset. */
 		return conn_close(c, 1, err == ECONNREFUSED ? "upstream-refused" :
 		    "upstream-error");
@@ -269,9 +314,11 @@ conn_sniff_read(struct conn *c)
 	return 0;
 }
 
-static void
+static int
 conn_to_passthrough(struct conn *c)
 {
+	if (c->up_dead)
+		return conn_close(c, 1, "upstream-refused");
 	/* What the client already sent goes upstream first, then the kernel moves the rest. */
 	c->c2u.pend = c->sniff;
 	c->c2u.pend_len = c->sniff_len;
@@ -280,14 +327,22 @@ conn_to_passthrough(struct conn *c)
 	c->sniff_len = 0;
 	conn_set_kind(c, CK_PLAIN);
 	conn_set_state(c, CS_RELAY);
+	return 0;
 }
 
 static int
 conn_to_tls(struct conn *c, struct hello_info *h)
 {
+	char name[NAME_MAX_LEN + 1];
+
 	c->hello = h;
 	if (h->sni_present && (c->sni = strdup(h->sni)) == NULL)
 		return conn_close(c, 1, "no-memory");
+	if (h->sni_present && name_normalize(h->sni, h->sni_len, name, 0) == 0 &&
+	    (c->cname = strdup(name)) == NULL)
+		return conn_close(c, 1, "no-memory");
+	if (c->up_dead)
+		return conn_close(c, 1, "upstream-refused");
 	c->ssl = tls_session_new(c->w->tls, c->cli.fd, c->sniff, c->sniff_len, c);
 	if (c->ssl == NULL)
 		return conn_close(c, 1, "tls-setup");
@@ -296,6 +351,30 @@ conn_to_tls(struct conn *c, struct hello_info *h)
 	/* OpenSSL reads the replayed hello without waiting for the socket. */
 	c->cli.ready |= EP_R;
 	return 0;
+}
+
+/* A CA fetching an HTTP-01 token we published: answered here, never passed to the service.
+ * Returns 1 when more bytes are needed, 0 when it is not ours (pass through), -1 when the
+ * connection was answered and closed. */
+static int
+conn_http01(struct conn *c)
+{
+	char keyauth[512], resp[768];
+	const char *tok;
+	size_t toklen;
+	int r = challenge_http_request((const char *)c->sniff, c->sniff_len, &tok, &toklen), n;
+
+	if (r < 0)
+		return (c->c2u.eof || c->sniff_len >= 4096) ? 0 : 1;
+	if (r == 0 || challenge_http_lookup(tok, toklen, keyauth, sizeof(keyauth)) != 0)
+		return 0;
+	n = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", strlen(keyauth), keyauth);
+	/* A small answer on a fresh socket: the send buffer takes it whole. */
+	if (send(c->cli.fd, resp, (size_t)n, MSG_NOSIGNAL) == n)
+		c->u2c.bytes = (uint64_t)n;
+	shutdown(c->cli.fd, SHUT_WR);
+	return conn_close(c, 0, "acme-http-01");
 }
 
 /* SNIFF: decide what this connection is from whoever speaks first. Returns -1 when the
@@ -315,20 +394,22 @@ conn_sniff_step(struct conn *c)
 		if (r == HELLO_OK)
 			return conn_to_tls(c, h);
 		free(h);
-		if (r != HELLO_NEED_MORE || c->c2u.eof || c->sniff_len >= CONN_SNIFF_MAX) {
-			conn_to_passthrough(c);
-			return 0;
+		if (r == HELLO_NOT_TLS && sa_port(&c->dst) == 80 && challenge_http_any()) {
+			int hr = conn_http01(c);
+
+			if (hr != 0)
+				return hr < 0 ? -1 : 0;
 		}
+		if (r != HELLO_NEED_MORE || c->c2u.eof || c->sniff_len >= CONN_SNIFF_MAX)
+			return conn_to_passthrough(c);
 	}
-	if (c->c2u.eof) {
-		conn_to_passthrough(c);
-		return 0;
-	}
+	if (c->c2u.eof)
+		return conn_to_passthrough(c);
 	/* The server spoke before the client finished a hello: a server-first protocol
 	 * (SMTP, SSH, MySQL...). Relay its greeting at once. */
 	if (c->up_connected && (c->up.ready & (EP_R | EP_HUP))) {
 		c->server_spoke = 1;
-		conn_to_passthrough(c);
+		return conn_to_passthrough(c);
 	}
 	return 0;
 }
@@ -343,6 +424,8 @@ conn_handshake_step(struct conn *c)
 	ERR_clear_error();
 	r = SSL_do_handshake(c->ssl);
 	if (r == 1) {
+		if (c->acme_alpn)
+			return conn_close(c, 0, "acme-tls-alpn-01");
 		c->tls_ready = 1;
 		free(c->hello);
 		c->hello = NULL;
@@ -357,6 +440,9 @@ conn_handshake_step(struct conn *c)
 		return 0;
 	case SSL_ERROR_WANT_WRITE:
 		c->cli.ready &= (uint8_t)~EP_W;
+		return 0;
+	case SSL_ERROR_WANT_CLIENT_HELLO_CB:
+		/* Parked: the agent is getting this name's certificate. */
 		return 0;
 	default: {
 		char ds[SA_STRLEN], cl[SA_STRLEN];
@@ -425,6 +511,16 @@ conn_event(struct endpoint *ep, uint32_t events)
 }
 
 void
+conn_cert_changed(struct conn *c)
+{
+	if (!c->cert_wait || certs_peek(c->cname) == CERT_PENDING)
+		return;
+	worker_wait_remove(c->w, c);
+	c->cert_wait = 0;
+	conn_process(c);
+}
+
+void
 conn_timeout(struct conn *c)
 {
 	uint64_t due = relay_deadline(c);
@@ -442,10 +538,18 @@ conn_timeout(struct conn *c)
 			return;
 		}
 		/* Both sides silent: from now on jfe only relays, whatever comes. */
-		conn_to_passthrough(c);
-		conn_process(c);
+		if (conn_to_passthrough(c) == 0)
+			conn_process(c);
 		return;
 	case CS_HANDSHAKE:
+		if (c->cert_wait && !c->up_connecting) {
+			/* The CA is slow: finish with the fallback, issuance goes on. */
+			worker_wait_remove(c->w, c);
+			c->cert_wait = 0;
+			c->cert_fallback = 1;
+			conn_process(c);
+			return;
+		}
 		(void)conn_close(c, c->up_connecting, c->up_connecting ? "upstream-timeout" :
 		    "handshake-timeout");
 		return;

@@ -63,6 +63,11 @@ struct conn {
 	uint8_t up_connected;
 	uint8_t tls_ready;              /* handshake done */
 	uint8_t server_spoke;
+	uint8_t up_dead;                /* upstream refused, kept open for an HTTP-01 answer */
+	uint8_t cert_wait;              /* handshake parked until the name's certificate */
+	uint8_t cert_fallback;          /* waited long enough: serve the fallback */
+	uint8_t acme_alpn;              /* a TLS-ALPN-01 validation handshake */
+	uint64_t t_wait;
 	uint64_t t_start, t_state, t_active;
 	struct sockaddr_storage client, dst;
 	/* The client's first bytes, read before we know what they are; replayed to OpenSSL or
@@ -72,7 +77,9 @@ struct conn {
 	SSL *ssl;
 	struct flow c2u, u2c;
 	struct hello_info *hello;       /* freed once the handshake is done */
-	char *sni;                      /* for the log and status */
+	char *sni;                      /* as sent, for the log */
+	char *cname;                    /* normalised name, NULL if not a valid host name */
+	struct conn *wnext, *wprev;     /* the worker's parked handshakes */
 	const char *close_reason;
 	struct conn *next, *prev;       /* the worker's list of live connections */
 };
@@ -84,6 +91,8 @@ int conn_start(struct worker *w, int cfd);
 /* Handles readiness on one of the connection's sockets. */
 void conn_event(struct endpoint *ep, uint32_t events);
 void conn_timeout(struct conn *c);
+/* A parked handshake's name changed state: resume it if its wait is over. */
+void conn_cert_changed(struct conn *c);
 /* Closes both sockets at once (worker shutdown). */
 void conn_abort(struct conn *c, const char *why);
 

@@ -351,6 +351,9 @@ relay_deadline(const struct conn *c)
 		break;
 	case CS_HANDSHAKE:
 		d = c->t_state + o->handshake_timeout_ms;
+		/* Parked for a certificate: --issue-timeout bounds the wait instead. */
+		if (c->cert_wait)
+			d = c->t_wait + (uint64_t)o->issue_timeout_s * 1000;
 		break;
 	default:
 		d = c->t_active + (uint64_t)o->idle_timeout_s * 1000;

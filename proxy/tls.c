@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "agent/log.h"
-#include "proxy/hello.h"
 
 /* ---- session tickets: keys live only in memory and rotate, so a stolen ticket stops working
  * soon and a restart invalidates all of them. */
@@ -178,14 +177,11 @@ tls_replay_consumed(SSL *ssl)
 static int
 client_hello_cb(SSL *s, int *al, void *arg)
 {
-	struct tls_front *t = arg;
-	const struct hello_info *h = tls_conn_hello(SSL_get_app_data(s));
 	SSL_CTX *ctx = NULL;
 
 	(void)al;
-	if (t->src.lookup == NULL || h == NULL)
-		return SSL_CLIENT_HELLO_SUCCESS;
-	switch (t->src.lookup(t->src.arg, h, &ctx)) {
+	(void)arg;
+	switch (tls_conn_select(SSL_get_app_data(s), &ctx)) {
 	case CERT_READY:
 		SSL_set_SSL_CTX(s, ctx);
 		SSL_CTX_free(ctx);
@@ -199,9 +195,29 @@ client_hello_cb(SSL *s, int *al, void *arg)
 	return SSL_CLIENT_HELLO_SUCCESS;
 }
 
+/* No protocol is selected unless one needs it: jfe does not know what the service speaks. */
+static int
+alpn_select_cb(SSL *s, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+    unsigned int inlen, void *arg)
+{
+	const char *want = tls_conn_alpn(SSL_get_app_data(s));
+	size_t wl = want ? strlen(want) : 0;
+
+	(void)arg;
+	for (unsigned i = 0; want && i < inlen; i += 1u + in[i])
+		if (in[i] == wl && i + 1 + wl <= inlen && memcmp(in + i + 1, want, wl) == 0) {
+			*out = in + i + 1;
+			*outlen = in[i];
+			return SSL_TLSEXT_ERR_OK;
+		}
+	return SSL_TLSEXT_ERR_NOACK;
+}
+
 int
 tls_ctx_policy(SSL_CTX *ctx)
 {
+	static const unsigned char sid_ctx[] = "jfe";
+
 	/* TLS 1.2 only with forward-secret AEAD suites; TLS 1.3's defaults are all AEAD. */
 	static const char ciphers12[] =
 	    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
@@ -222,6 +238,10 @@ tls_ctx_policy(SSL_CTX *ctx)
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(ctx, 1);
 	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_cb);
+	/* The same session context everywhere, so a ticket survives the switch from the first
+	 * context to the name's own in the client-hello callback. */
+	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_select_cb, NULL);
 	return 0;
 }
 
@@ -310,7 +330,7 @@ tls_front_init(struct tls_front *t, const char *hostname)
 		goto fail;
 	/* The first context's client-hello callback runs for every handshake: it picks the
 	 * certificate by name. */
-	SSL_CTX_set_client_hello_cb(t->fallback, client_hello_cb, t);
+	SSL_CTX_set_client_hello_cb(t->fallback, client_hello_cb, NULL);
 	X509_free(cert);
 	EVP_PKEY_free(key);
 	return 0;

@@ -13,14 +13,8 @@ struct hello_info;
 /* name → certificate | pending | none. READY hands out a referenced SSL_CTX (SSL_CTX_free it). */
 enum cert_status { CERT_READY, CERT_PENDING, CERT_NONE };
 
-struct cert_source {
-	enum cert_status (*lookup)(void *arg, const struct hello_info *h, SSL_CTX **ctx);
-	void *arg;
-};
-
 struct tls_front {
 	SSL_CTX *fallback;              /* self-signed, made at start */
-	struct cert_source src;
 	char fallback_name[256];
 };
 
@@ -39,7 +33,9 @@ SSL *tls_session_new(struct tls_front *t, int fd, const uint8_t *sniff, size_t l
 /* 1 when OpenSSL has read all of the replayed bytes. */
 int tls_replay_consumed(SSL *ssl);
 
-/* The hello the connection parsed, for the client-hello callback. Set by conn.c. */
-const struct hello_info *tls_conn_hello(void *app);
+/* Implemented by the connection layer (<app> is the SSL's app data): which certificate this
+ * handshake gets, and which ALPN protocol to select (NULL: none). */
+enum cert_status tls_conn_select(void *app, SSL_CTX **ctx);
+const char *tls_conn_alpn(void *app);
 
 #endif

@@ -62,6 +62,52 @@ worker_conn_unlink(struct worker *w, struct conn *c)
 	atomic_fetch_sub_explicit(&w->st.current, 1, memory_order_relaxed);
 }
 
+static struct worker *all_workers;
+static unsigned all_nworkers;
+
+void
+worker_wait_add(struct worker *w, struct conn *c)
+{
+	c->wprev = NULL;
+	c->wnext = w->waiting;
+	if (w->waiting)
+		w->waiting->wprev = c;
+	w->waiting = c;
+}
+
+void
+worker_wait_remove(struct worker *w, struct conn *c)
+{
+	if (c->wprev)
+		c->wprev->wnext = c->wnext;
+	else if (w->waiting == c)
+		w->waiting = c->wnext;
+	if (c->wnext)
+		c->wnext->wprev = c->wprev;
+	c->wnext = c->wprev = NULL;
+}
+
+void
+workers_notify(void)
+{
+	uint64_t one = 1;
+
+	for (unsigned i = 0; i < all_nworkers; i++)
+		if (write(all_workers[i].wake.fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			log_warn("worker %u: wake: %s", i, strerror(errno));
+}
+
+static void
+worker_resume_waiting(struct worker *w)
+{
+	struct conn *c = w->waiting, *next;
+
+	for (; c; c = next) {
+		next = c->wnext;
+		conn_cert_changed(c);
+	}
+}
+
 static void
 listener_interest(struct worker *w, int on)
 {
@@ -173,6 +219,7 @@ worker_main(void *arg)
 
 				if (read(ep->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 					log_warn("worker %d: eventfd: %s", w->id, strerror(errno));
+				worker_resume_waiting(w);
 				break;
 			}
 			default:
@@ -279,6 +326,8 @@ workers_start(struct worker **out, unsigned n, const struct jfe_options *opt,
 		started++;
 	}
 	*out = ws;
+	all_workers = ws;
+	all_nworkers = n;
 	return 0;
 fail:
 	workers_stop_accepting(ws, started);
@@ -322,6 +371,10 @@ workers_free(struct worker *ws, unsigned n)
 {
 	if (ws == NULL)
 		return;
+	if (ws == all_workers) {
+		all_workers = NULL;
+		all_nworkers = 0;
+	}
 	for (unsigned i = 0; i < n; i++)
 		worker_release(&ws[i]);
 	free(ws);

@@ -42,6 +42,7 @@ struct worker {
 	struct timer accept_pause;      /* armed while accepting is paused (EMFILE, max-conns) */
 	uint64_t now;
 	struct conn *conns;             /* live connections */
+	struct conn *waiting;           /* handshakes parked for a certificate */
 	int pipes[WORKER_PIPE_POOL][2];
 	int npipes;
 	uint8_t *scratch;
@@ -63,5 +64,9 @@ void workers_free(struct worker *ws, unsigned n);
 int worker_pipe_get(struct worker *w, int *r, int *wr);
 void worker_pipe_put(struct worker *w, int r, int wr);
 void worker_conn_unlink(struct worker *w, struct conn *c);
+void worker_wait_add(struct worker *w, struct conn *c);
+void worker_wait_remove(struct worker *w, struct conn *c);
+/* Wakes every worker to look at its parked handshakes (the certificate registry changed). */
+void workers_notify(void);
 
 #endif

@@ -1,0 +1,1017 @@
+#include "agent/acme.h"
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/acme_cert.h"
+#include "agent/b64.h"
+#include "agent/evtimer.h"
+#include "agent/http.h"
+#include "agent/jws.h"
+#include "agent/log.h"
+#include "agent/store.h"
+#include "proxy/challenge.h"
+#include "proxy/tls.h"
+
+#define NONCE_POOL        16
+#define BADNONCE_RETRIES  8
+#define POLL_MAX          90            /* authorization / order polls per order */
+#define POLL_MIN_MS       500
+#define POLL_MAX_MS       10000
+#define ACCOUNT_RETRY_S   60
+
+enum acct_state { ACCT_NONE, ACCT_BUSY, ACCT_READY, ACCT_FAILED };
+
+enum order_step {
+	OS_WAIT_ACCOUNT, OS_NEW_ORDER, OS_AUTHZ, OS_CHALLENGE, OS_POLL_AUTHZ, OS_FINALIZE,
+	OS_POLL_ORDER, OS_DOWNLOAD, OS_REVOKE,
+};
+
+static const char *const step_names[] = {
+	"waiting-for-account", "new-order", "authorization", "challenge", "validating",
+	"finalizing", "processing", "downloading", "revoking",
+};
+
+enum chal_type { CH_HTTP01, CH_TLSALPN01 };
+static const char *const chal_names[] = { "http-01", "tls-alpn-01" };
+
+struct order {
+	struct evtimer tm;
+	struct acme *a;
+	struct order *next;
+	char name[256];
+	enum order_step step;
+	enum chal_type chal;
+	unsigned tried;                 /* bit per challenge type */
+	char *order_url, *finalize_url, *cert_url;
+	json_t *authz;                  /* array of URLs */
+	size_t iauthz;
+	char *chal_url, *token, *keyauth;
+	int published;
+	EVP_PKEY *cert_key;
+	unsigned polls;
+	time_t started;
+	unsigned char *revoke_der;
+	size_t revoke_len;
+	acme_done_cb done;
+	void *arg;
+};
+
+/* One signed POST, re-signed with a fresh nonce on badNonce. */
+struct acme_req {
+	struct acme *a;
+	struct order *o;                /* NULL: the account */
+	char *url, *payload;
+	const char *accept;
+	int use_jwk;
+	unsigned tries;
+	void (*on)(struct acme *, struct order *, struct http_resp *);
+};
+
+struct acme {
+	struct acme_config cfg;
+	struct http *http;
+	struct store *store;
+	struct timer_heap *timers;
+	json_t *dir;
+	enum acct_state acct;
+	time_t acct_retry_at;
+	char acct_why[200];
+	EVP_PKEY *acct_key;
+	char *kid;
+	char *nonces[NONCE_POOL];
+	unsigned nnonces;
+	pthread_mutex_t lock;           /* guards <orders> links and steps for status readers */
+	struct order *orders;
+};
+
+static void order_next(struct order *o);
+static void order_fail(struct order *o, const char *why, long retry_after);
+static void acct_start(struct acme *a);
+
+/* ---- helpers */
+
+static const char *
+dir_url(const struct acme *a, const char *key)
+{
+	return a->dir ? json_string_value(json_object_get(a->dir, key)) : NULL;
+}
+
+const char *
+acme_renewal_info_url(const struct acme *a)
+{
+	return dir_url(a, "renewalInfo");
+}
+
+static void
+set_str(char **slot, const char *v)
+{
+	free(*slot);
+	*slot = v ? strdup(v) : NULL;
+}
+
+static void
+order_set_step(struct order *o, enum order_step s)
+{
+	pthread_mutex_lock(&o->a->lock);
+	o->step = s;
+	pthread_mutex_unlock(&o->a->lock);
+}
+
+/* The problem document's type without the ACME prefix, and its detail, escaped for logs. */
+static void
+problem_of(const struct http_resp *r, char *type, size_t tlen, char *detail, size_t dlen)
+{
+	json_t *j = r->body ? json_loads(r->body, 0, NULL) : NULL;
+	const char *t = json_string_value(json_object_get(j, "type"));
+	const char *d = json_string_value(json_object_get(j, "detail"));
+	const char *pfx = "urn:ietf:params:acme:error:";
+
+	if (t && strncmp(t, pfx, strlen(pfx)) == 0)
+		t += strlen(pfx);
+	log_escape(type, tlen, t ? t : "", t ? strlen(t) : 0);
+	if (d)
+		log_escape(detail, dlen, d, strlen(d));
+	else if (r->status == 0)
+		snprintf(detail, dlen, "%s", r->error);
+	else
+		snprintf(detail, dlen, "HTTP %ld", r->status);
+	json_decref(j);
+}
+
+static void
+nonce_keep(struct acme *a, const char *n)
+{
+	if (n == NULL || *n == '\0' || !b64url_alphabet_ok(n, strlen(n)) || strlen(n) > 256)
+		return;
+	if (a->nnonces == NONCE_POOL) {
+		free(a->nonces[0]);
+		memmove(a->nonces, a->nonces + 1, (NONCE_POOL - 1) * sizeof(char *));
+		a->nnonces--;
+	}
+	a->nonces[a->nnonces++] = strdup(n);
+}
+
+static char *
+nonce_take(struct acme *a)
+{
+	return a->nnonces ? a->nonces[--a->nnonces] : NULL;
+}
+
+/* ---- signed requests */
+
+static void req_send(struct acme_req *q);
+
+static void
+req_free(struct acme_req *q)
+{
+	free(q->url);
+	free(q->payload);
+	free(q);
+}
+
+static void
+req_done(void *arg, struct http_resp *r)
+{
+	struct acme_req *q = arg;
+	struct acme *a = q->a;
+
+	nonce_keep(a, r->nonce);
+	if (r->status == 400) {
+		char type[64], detail[256];
+
+		problem_of(r, type, sizeof(type), detail, sizeof(detail));
+		/* The CA may reject any nonce (Pebble: a set share of them); sign again with
+		 * the fresh one it sent back. */
+		if (strcmp(type, "badNonce") == 0 && q->tries < BADNONCE_RETRIES) {
+			q->tries++;
+			log_debug("acme: badNonce, retrying (%u)", q->tries);
+			req_send(q);
+			return;
+		}
+	}
+	q->on(a, q->o, r);
+	req_free(q);
+}
+
+static void
+nonce_done(void *arg, struct http_resp *r)
+{
+	struct acme_req *q = arg;
+
+	nonce_keep(q->a, r->nonce);
+	if (q->a->nnonces == 0) {
+		if (r->status == 0 || r->status >= 400)
+			q->on(q->a, q->o, r);
+		else {
+			struct http_resp fake = *r;
+
+			fake.status = 0;
+			snprintf(fake.error, sizeof(fake.error), "newNonce gave no Replay-Nonce");
+			q->on(q->a, q->o, &fake);
+		}
+		req_free(q);
+		return;
+	}
+	req_send(q);
+}
+
+static void
+req_send(struct acme_req *q)
+{
+	struct acme *a = q->a;
+	char *nonce, *jws;
+	struct http_resp fail = { .retry_after_s = -1 };
+
+	if ((nonce = nonce_take(a)) == NULL) {
+		const char *nu = dir_url(a, "newNonce");
+
+		if (nu && http_request(a->http, "HEAD", nu, NULL, NULL, NULL, nonce_done, q) == 0)
+			return;
+		snprintf(fail.error, sizeof(fail.error), "cannot get a nonce");
+		goto fail;
+	}
+	jws = jws_flattened(a->acct_key, NULL, q->use_jwk ? NULL : a->kid, nonce, q->url,
+	    q->payload);
+	free(nonce);
+	if (jws == NULL) {
+		snprintf(fail.error, sizeof(fail.error), "cannot sign the request");
+		goto fail;
+	}
+	if (http_request(a->http, "POST", q->url, "application/jose+json", jws, q->accept,
+	    req_done, q) != 0) {
+		free(jws);
+		snprintf(fail.error, sizeof(fail.error), "cannot send the request");
+		goto fail;
+	}
+	free(jws);
+	return;
+fail:
+	q->on(a, q->o, &fail);
+	req_free(q);
+}
+
+static int
+acme_post(struct acme *a, struct order *o, const char *url, const char *payload, int use_jwk,
+    const char *accept, void (*on)(struct acme *, struct order *, struct http_resp *))
+{
+	struct acme_req *q = calloc(1, sizeof(*q));
+
+	if (q == NULL || url == NULL || (q->url = strdup(url)) == NULL ||
+	    (payload && (q->payload = strdup(payload)) == NULL)) {
+		if (q)
+			req_free(q);
+		return -1;
+	}
+	q->a = a;
+	q->o = o;
+	q->use_jwk = use_jwk;
+	q->accept = accept;
+	q->on = on;
+	req_send(q);
+	return 0;
+}
+
+/* ---- account */
+
+static void
+acct_finish(struct acme *a, int ok, const char *why)
+{
+	struct order *o, *next;
+
+	a->acct = ok ? ACCT_READY : ACCT_FAILED;
+	if (!ok) {
+		snprintf(a->acct_why, sizeof(a->acct_why), "%s", why);
+		a->acct_retry_at = time(NULL) + ACCOUNT_RETRY_S;
+		log_warn("acme: account: %s", why);
+	}
+	for (o = a->orders; o; o = next) {
+		next = o->next;
+		if (o->step != OS_WAIT_ACCOUNT)
+			continue;
+		if (ok)
+			order_next(o);
+		else
+			order_fail(o, why, ACCOUNT_RETRY_S);
+	}
+}
+
+static void
+acct_created(struct acme *a, struct order *unused, struct http_resp *r)
+{
+	char type[64], detail[256], *pem = NULL, *acct_json = NULL;
+	json_t *j;
+
+	(void)unused;
+	if ((r->status != 200 && r->status != 201) || r->location == NULL) {
+		char why[400];
+
+		problem_of(r, type, sizeof(type), detail, sizeof(detail));
+		snprintf(why, sizeof(why), "newAccount failed: %s %s", type, detail);
+		acct_finish(a, 0, why);
+		return;
+	}
+	set_str(&a->kid, r->location);
+	j = json_pack("{s:s, s:s}", "url", a->kid, "directory", a->cfg.directory);
+	acct_json = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (acct_json == NULL || key_to_pem(a->acct_key, &pem) != 0 ||
+	    store_account_save(a->store, a->cfg.directory, pem, acct_json) != 0) {
+		/* Without a saved key the account would be lost at the next start. */
+		acct_finish(a, 0, "cannot save the ACME account");
+	} else {
+		log_info("acme: account ready (%s)", r->status == 201 ? "created" : "existing");
+		acct_finish(a, 1, NULL);
+	}
+	free(acct_json);
+	key_pem_free(pem);
+}
+
+static void
+acct_register(struct acme *a)
+{
+	json_t *p = json_pack("{s:b}", "termsOfServiceAgreed", 1);
+	const char *url = dir_url(a, "newAccount");
+	char *payload = NULL;
+
+	if (a->cfg.email) {
+		char mail[300];
+
+		snprintf(mail, sizeof(mail), "mailto:%s", a->cfg.email);
+		json_object_set_new(p, "contact", json_pack("[s]", mail));
+	}
+	if (a->cfg.eab_kid && a->cfg.eab_hmac_key) {
+		uint8_t *k = NULL;
+		size_t klen = 0;
+		char *eab = NULL;
+		json_t *je;
+
+		if (b64url_decode_alloc(a->cfg.eab_hmac_key, strlen(a->cfg.eab_hmac_key), &k,
+		    &klen) != 0 || (eab = jws_eab(a->cfg.eab_kid, k, klen, a->acct_key, url)) == NULL ||
+		    (je = json_loads(eab, 0, NULL)) == NULL) {
+			if (k)
+				OPENSSL_clear_free(k, klen);
+			free(eab);
+			json_decref(p);
+			acct_finish(a, 0, "--eab-hmac-key is not valid base64url");
+			return;
+		}
+		OPENSSL_clear_free(k, klen);
+		free(eab);
+		json_object_set_new(p, "externalAccountBinding", je);
+	}
+	payload = json_dumps(p, JSON_COMPACT);
+	json_decref(p);
+	if (payload == NULL || acme_post(a, NULL, url, payload, 1, NULL, acct_created) != 0)
+		acct_finish(a, 0, "cannot send newAccount");
+	free(payload);
+}
+
+static void
+dir_loaded(void *arg, struct http_resp *r)
+{
+	struct acme *a = arg;
+	char *key_pem = NULL, *acct_json = NULL;
+	json_t *j;
+	int rc;
+
+	j = (r->status == 200 && r->body) ? json_loads(r->body, 0, NULL) : NULL;
+	if (!json_is_object(j) || !json_is_string(json_object_get(j, "newNonce")) ||
+	    !json_is_string(json_object_get(j, "newAccount")) ||
+	    !json_is_string(json_object_get(j, "newOrder"))) {
+		char why[300];
+
+		snprintf(why, sizeof(why), "directory %s unusable: %s", a->cfg.directory,
+		    r->status ? "not an ACME directory" : r->error);
+		json_decref(j);
+		acct_finish(a, 0, why);
+		return;
+	}
+	json_decref(a->dir);
+	a->dir = j;
+	if (a->cfg.profile && !json_object_get(json_object_get(json_object_get(j, "meta"),
+	    "profiles"), a->cfg.profile))
+		log_warn("acme: the directory does not offer profile \"%s\"; ordering without",
+		    a->cfg.profile);
+	rc = store_account_load(a->store, a->cfg.directory, &key_pem, &acct_json);
+	if (rc == 0) {
+		json_t *aj = json_loads(acct_json, 0, NULL);
+		const char *url = json_string_value(json_object_get(aj, "url"));
+
+		EVP_PKEY_free(a->acct_key);
+		a->acct_key = key_from_pem(key_pem);
+		set_str(&a->kid, url);
+		json_decref(aj);
+		key_pem_free(key_pem);
+		free(acct_json);
+		if (a->acct_key && a->kid) {
+			acct_finish(a, 1, NULL);
+			return;
+		}
+		acct_finish(a, 0, "the stored ACME account is unreadable");
+		return;
+	}
+	if (rc < 0) {
+		acct_finish(a, 0, "cannot read the account store");
+		return;
+	}
+	if ((a->acct_key = key_generate_p256()) == NULL) {
+		acct_finish(a, 0, "cannot generate an account key");
+		return;
+	}
+	acct_register(a);
+}
+
+static void
+acct_start(struct acme *a)
+{
+	if (a->acct == ACCT_BUSY || a->acct == ACCT_READY)
+		return;
+	a->acct = ACCT_BUSY;
+	if (http_request(a->http, "GET", a->cfg.directory, NULL, NULL, "application/json",
+	    dir_loaded, a) != 0)
+		acct_finish(a, 0, "cannot fetch the directory");
+}
+
+/* ---- orders */
+
+static void
+order_unpublish(struct order *o)
+{
+	if (!o->published)
+		return;
+	if (o->chal == CH_HTTP01)
+		challenge_http_remove(o->token);
+	else
+		challenge_alpn_remove(o->name);
+	o->published = 0;
+}
+
+static void
+order_free(struct order *o)
+{
+	struct acme *a = o->a;
+	struct order **pp;
+
+	order_unpublish(o);
+	timer_disarm(a->timers, &o->tm.t);
+	pthread_mutex_lock(&a->lock);
+	for (pp = &a->orders; *pp; pp = &(*pp)->next)
+		if (*pp == o) {
+			*pp = o->next;
+			break;
+		}
+	pthread_mutex_unlock(&a->lock);
+	free(o->order_url);
+	free(o->finalize_url);
+	free(o->cert_url);
+	json_decref(o->authz);
+	free(o->chal_url);
+	free(o->token);
+	free(o->keyauth);
+	EVP_PKEY_free(o->cert_key);
+	free(o->revoke_der);
+	free(o);
+}
+
+static void
+order_fail(struct order *o, const char *why, long retry_after)
+{
+	log_warn("acme: %s: %s", o->name, why);
+	o->done(o->arg, o->name, 0, why, retry_after, NULL, NULL);
+	order_free(o);
+}
+
+static void
+order_fail_resp(struct order *o, const char *what, struct http_resp *r)
+{
+	char type[64], detail[256], why[400];
+
+	problem_of(r, type, sizeof(type), detail, sizeof(detail));
+	snprintf(why, sizeof(why), "%s: %s%s%s", what, type, *type ? " " : "", detail);
+	order_fail(o, why, r->retry_after_s);
+}
+
+static json_t *
+resp_json(struct http_resp *r)
+{
+	return r->body ? json_loads(r->body, 0, NULL) : NULL;
+}
+
+/* Waits <ms> (or the CA's Retry-After, bounded) and runs the step again. */
+static void
+order_later(struct order *o, struct http_resp *r, unsigned ms)
+{
+	if (r && r->retry_after_s >= 0)
+		ms = (unsigned)(r->retry_after_s * 1000);
+	if (ms < POLL_MIN_MS)
+		ms = POLL_MIN_MS;
+	if (ms > POLL_MAX_MS)
+		ms = POLL_MAX_MS;
+	if (++o->polls > POLL_MAX) {
+		order_fail(o, "the CA took too long", -1);
+		return;
+	}
+	timer_arm(o->a->timers, &o->tm.t, now_ms() + ms);
+}
+
+static void order_restart(struct order *o);
+
+static void
+on_certificate(struct acme *a, struct order *o, struct http_resp *r)
+{
+	X509 *leaf = NULL;
+	STACK_OF(X509) *chain = NULL;
+	char *key_pem = NULL;
+
+	(void)a;
+	if (r->status != 200 || r->body == NULL) {
+		order_fail_resp(o, "certificate download", r);
+		return;
+	}
+	if (chain_load_pem(r->body, r->body_len, &leaf, &chain) != 0 ||
+	    cert_key_match(leaf, o->cert_key) != 0 || key_to_pem(o->cert_key, &key_pem) != 0) {
+		X509_free(leaf);
+		sk_X509_pop_free(chain, X509_free);
+		order_fail(o, "the CA sent a certificate that does not match our key", -1);
+		return;
+	}
+	X509_free(leaf);
+	sk_X509_pop_free(chain, X509_free);
+	log_info("acme: %s: certificate issued", o->name);
+	o->done(o->arg, o->name, 1, NULL, -1, key_pem, r->body);
+	key_pem_free(key_pem);
+	order_free(o);
+}
+
+static void
+order_handle_status(struct order *o, struct http_resp *r, json_t *j)
+{
+	const char *st = json_string_value(json_object_get(j, "status"));
+	const char *cert = json_string_value(json_object_get(j, "certificate"));
+
+	if (st && strcmp(st, "valid") == 0 && cert) {
+		set_str(&o->cert_url, cert);
+		order_set_step(o, OS_DOWNLOAD);
+		if (acme_post(o->a, o, o->cert_url, "", 0, "application/pem-certificate-chain",
+		    on_certificate) != 0)
+			order_fail(o, "cannot request the certificate", -1);
+	} else if (st && (strcmp(st, "processing") == 0 || strcmp(st, "valid") == 0)) {
+		order_set_step(o, OS_POLL_ORDER);
+		order_later(o, r, 1000);
+	} else if (st && strcmp(st, "ready") == 0) {
+		order_set_step(o, OS_FINALIZE);
+		order_next(o);
+	} else {
+		char why[200], s[40];
+
+		log_escape(s, sizeof(s), st ? st : "?", st ? strlen(st) : 1);
+		snprintf(why, sizeof(why), "order became %s", s);
+		order_fail(o, why, -1);
+	}
+}
+
+static void
+on_order_polled(struct acme *a, struct order *o, struct http_resp *r)
+{
+	json_t *j = resp_json(r);
+
+	(void)a;
+	if (r->status != 200 || j == NULL)
+		order_fail_resp(o, "order poll", r);
+	else
+		order_handle_status(o, r, j);
+	json_decref(j);
+}
+
+static void
+on_finalized(struct acme *a, struct order *o, struct http_resp *r)
+{
+	json_t *j = resp_json(r);
+
+	(void)a;
+	if (r->status != 200 || j == NULL)
+		order_fail_resp(o, "finalize", r);
+	else
+		order_handle_status(o, r, j);
+	json_decref(j);
+}
+
+static void
+order_finalize(struct order *o)
+{
+	const char *names[1] = { o->name };
+	uint8_t *der = NULL;
+	size_t len = 0;
+	char *b64 = NULL, *payload = NULL;
+	json_t *p;
+
+	/* A fresh key per certificate: a leaked old key never signs for a new one. */
+	EVP_PKEY_free(o->cert_key);
+	if ((o->cert_key = key_generate_p256()) == NULL ||
+	    csr_make(o->cert_key, names, 1, &der, &len) != 0 ||
+	    (b64 = b64url_encode_alloc(der, len)) == NULL) {
+		free(der);
+		order_fail(o, "cannot make the CSR", -1);
+		return;
+	}
+	p = json_pack("{s:s}", "csr", b64);
+	payload = json_dumps(p, JSON_COMPACT);
+	json_decref(p);
+	if (payload == NULL || acme_post(o->a, o, o->finalize_url, payload, 0, NULL,
+	    on_finalized) != 0)
+		order_fail(o, "cannot send finalize", -1);
+	free(der);
+	free(b64);
+	free(payload);
+}
+
+static void
+on_authz_polled(struct acme *a, struct order *o, struct http_resp *r)
+{
+	json_t *j = resp_json(r);
+	const char *st = json_string_value(json_object_get(j, "status"));
+
+	(void)a;
+	if (r->status != 200 || st == NULL) {
+		order_fail_resp(o, "authorization poll", r);
+	} else if (strcmp(st, "valid") == 0) {
+		order_unpublish(o);
+		o->iauthz++;
+		order_set_step(o, OS_AUTHZ);
+		order_next(o);
+	} else if (strcmp(st, "pending") == 0 || strcmp(st, "processing") == 0) {
+		order_later(o, r, 1000);
+	} else {
+		/* invalid: the CA could not reach us this way; another type may work. */
+		json_t *ch;
+		size_t i;
+		char detail[300] = "";
+
+		json_array_foreach(json_object_get(j, "challenges"), i, ch) {
+			const char *d = json_string_value(json_object_get(json_object_get(ch,
+			    "error"), "detail"));
+
+			if (d && strcmp(json_string_value(json_object_get(ch, "type")) ?: "",
+			    chal_names[o->chal]) == 0)
+				log_escape(detail, sizeof(detail), d, strlen(d));
+		}
+		log_warn("acme: %s: %s validation failed: %s", o->name, chal_names[o->chal],
+		    detail);
+		order_unpublish(o);
+		order_restart(o);
+	}
+	json_decref(j);
+}
+
+static void
+on_challenge_answered(struct acme *a, struct order *o, struct http_resp *r)
+{
+	(void)a;
+	if (r->status != 200) {
+		order_fail_resp(o, "challenge", r);
+		return;
+	}
+	order_set_step(o, OS_POLL_AUTHZ);
+	order_later(o, NULL, POLL_MIN_MS);
+}
+
+static int
+order_publish(struct order *o)
+{
+	if (o->chal == CH_HTTP01) {
+		if (challenge_http_add(o->token, o->keyauth) != 0)
+			return -1;
+	} else {
+		X509 *x = NULL;
+		EVP_PKEY *k = NULL;
+		SSL_CTX *ctx = NULL;
+		int rc = -1;
+
+		if (tls_alpn01_cert(o->name, o->keyauth, &x, &k) == 0 &&
+		    (ctx = SSL_CTX_new(TLS_server_method())) != NULL && tls_ctx_policy(ctx) == 0 &&
+		    SSL_CTX_use_certificate(ctx, x) == 1 && SSL_CTX_use_PrivateKey(ctx, k) == 1 &&
+		    challenge_alpn_add(o->name, ctx) == 0)
+			rc = 0;
+		SSL_CTX_free(ctx);
+		X509_free(x);
+		EVP_PKEY_free(k);
+		if (rc != 0)
+			return -1;
+	}
+	o->published = 1;
+	return 0;
+}
+
+static void
+on_authz(struct acme *a, struct order *o, struct http_resp *r)
+{
+	json_t *j = resp_json(r), *ch, *found = NULL;
+	const char *st = json_string_value(json_object_get(j, "status"));
+	size_t i;
+
+	if (r->status != 200 || st == NULL) {
+		order_fail_resp(o, "authorization", r);
+		goto out;
+	}
+	if (strcmp(st, "valid") == 0) {
+		o->iauthz++;
+		order_next(o);
+		goto out;
+	}
+	if (strcmp(st, "pending") != 0) {
+		order_fail(o, "authorization is not pending", -1);
+		goto out;
+	}
+	json_array_foreach(json_object_get(j, "challenges"), i, ch)
+		if (strcmp(json_string_value(json_object_get(ch, "type")) ?: "",
+		    chal_names[o->chal]) == 0)
+			found = ch;
+	if (found == NULL) {
+		log_info("acme: %s: the CA does not offer %s", o->name, chal_names[o->chal]);
+		order_restart(o);
+		goto out;
+	}
+	set_str(&o->token, json_string_value(json_object_get(found, "token")));
+	set_str(&o->chal_url, json_string_value(json_object_get(found, "url")));
+	free(o->keyauth);
+	o->keyauth = NULL;
+	if (o->token == NULL || o->chal_url == NULL ||
+	    key_authorization(a->acct_key, o->token, &o->keyauth) != 0 ||
+	    order_publish(o) != 0) {
+		order_fail(o, "cannot prepare the challenge", -1);
+		goto out;
+	}
+	log_debug("acme: %s: answering %s", o->name, chal_names[o->chal]);
+	order_set_step(o, OS_CHALLENGE);
+	/* "{}" tells the CA to validate now (RFC 8555 §7.5.1). */
+	if (acme_post(a, o, o->chal_url, "{}", 0, NULL, on_challenge_answered) != 0)
+		order_fail(o, "cannot answer the challenge", -1);
+out:
+	json_decref(j);
+}
+
+static void
+on_new_order(struct acme *a, struct order *o, struct http_resp *r)
+{
+	json_t *j = resp_json(r);
+	const char *fin = json_string_value(json_object_get(j, "finalize"));
+	const char *st = json_string_value(json_object_get(j, "status"));
+
+	(void)a;
+	if (r->status != 201 || r->location == NULL || fin == NULL || st == NULL ||
+	    !json_is_array(json_object_get(j, "authorizations"))) {
+		order_fail_resp(o, "new order", r);
+		json_decref(j);
+		return;
+	}
+	set_str(&o->order_url, r->location);
+	set_str(&o->finalize_url, fin);
+	json_decref(o->authz);
+	o->authz = json_incref(json_object_get(j, "authorizations"));
+	o->iauthz = 0;
+	if (strcmp(st, "pending") == 0) {
+		order_set_step(o, OS_AUTHZ);
+		order_next(o);
+	} else
+		order_handle_status(o, r, j);
+	json_decref(j);
+}
+
+/* Runs the current step. */
+static void
+order_next(struct order *o)
+{
+	struct acme *a = o->a;
+
+	switch (o->step) {
+	case OS_WAIT_ACCOUNT:
+		if (a->acct == ACCT_FAILED && time(NULL) >= a->acct_retry_at)
+			a->acct = ACCT_NONE;
+		if (a->acct == ACCT_FAILED) {
+			order_fail(o, a->acct_why, (long)(a->acct_retry_at - time(NULL)));
+			return;
+		}
+		if (a->acct != ACCT_READY) {
+			acct_start(a);
+			return;
+		}
+		if (o->revoke_der) {
+			o->step = OS_REVOKE;
+			order_next(o);
+			return;
+		}
+		order_set_step(o, OS_NEW_ORDER);
+		/* fall through */
+	case OS_NEW_ORDER: {
+		json_t *p = json_pack("{s:[{s:s, s:s}]}", "identifiers", "type", "dns", "value",
+		    o->name);
+		char *payload;
+
+		if (a->cfg.profile && json_object_get(json_object_get(json_object_get(a->dir,
+		    "meta"), "profiles"), a->cfg.profile))
+			json_object_set_new(p, "profile", json_string(a->cfg.profile));
+		payload = json_dumps(p, JSON_COMPACT);
+		json_decref(p);
+		o->polls = 0;
+		if (payload == NULL || acme_post(a, o, dir_url(a, "newOrder"), payload, 0, NULL,
+		    on_new_order) != 0)
+			order_fail(o, "cannot send the new order", -1);
+		free(payload);
+		return;
+	}
+	case OS_AUTHZ:
+		if (o->iauthz >= json_array_size(o->authz)) {
+			/* Every authorization is valid: the order becomes ready. */
+			order_set_step(o, OS_POLL_ORDER);
+			if (acme_post(a, o, o->order_url, "", 0, NULL, on_order_polled) != 0)
+				order_fail(o, "cannot poll the order", -1);
+			return;
+		}
+		if (acme_post(a, o, json_string_value(json_array_get(o->authz, o->iauthz)), "", 0,
+		    NULL, on_authz) != 0)
+			order_fail(o, "cannot fetch the authorization", -1);
+		return;
+	case OS_POLL_AUTHZ:
+		if (acme_post(a, o, json_string_value(json_array_get(o->authz, o->iauthz)), "", 0,
+		    NULL, on_authz_polled) != 0)
+			order_fail(o, "cannot poll the authorization", -1);
+		return;
+	case OS_FINALIZE:
+		order_finalize(o);
+		return;
+	case OS_POLL_ORDER:
+		if (acme_post(a, o, o->order_url, "", 0, NULL, on_order_polled) != 0)
+			order_fail(o, "cannot poll the order", -1);
+		return;
+	default:
+		return;
+	}
+}
+
+static void
+order_timer(struct evtimer *t)
+{
+	order_next((struct order *)t);
+}
+
+/* The challenge type failed: a new order with the next type that can work here. */
+static void
+order_restart(struct order *o)
+{
+	o->tried |= 1u << o->chal;
+	for (int t = CH_HTTP01; t <= CH_TLSALPN01; t++) {
+		int usable = t == CH_HTTP01 ? o->a->cfg.http01 : o->a->cfg.tlsalpn01;
+
+		if (usable && !(o->tried & (1u << t))) {
+			o->chal = (enum chal_type)t;
+			order_set_step(o, OS_NEW_ORDER);
+			order_next(o);
+			return;
+		}
+	}
+	order_fail(o, "no challenge type succeeded", -1);
+}
+
+static struct order *
+order_new(struct acme *a, const char *name, acme_done_cb done, void *arg)
+{
+	struct order *o = calloc(1, sizeof(*o));
+
+	if (o == NULL)
+		return NULL;
+	o->a = a;
+	o->tm.fn = order_timer;
+	snprintf(o->name, sizeof(o->name), "%s", name);
+	o->done = done;
+	o->arg = arg;
+	o->started = time(NULL);
+	o->chal = a->cfg.http01 ? CH_HTTP01 : CH_TLSALPN01;
+	pthread_mutex_lock(&a->lock);
+	o->next = a->orders;
+	a->orders = o;
+	pthread_mutex_unlock(&a->lock);
+	return o;
+}
+
+int
+acme_order(struct acme *a, const char *name, acme_done_cb done, void *arg)
+{
+	struct order *o;
+
+	if (!a->cfg.http01 && !a->cfg.tlsalpn01) {
+		done(arg, name, 0, "no challenge type can work (ports 80 and 443 not intercepted)",
+		    -1, NULL, NULL);
+		return 0;
+	}
+	if ((o = order_new(a, name, done, arg)) == NULL)
+		return -1;
+	order_next(o);
+	return 0;
+}
+
+static void
+on_revoked(struct acme *a, struct order *o, struct http_resp *r)
+{
+	(void)a;
+	if (r->status != 200) {
+		order_fail_resp(o, "revocation", r);
+		return;
+	}
+	o->done(o->arg, o->name, 1, NULL, -1, NULL, NULL);
+	order_free(o);
+}
+
+int
+acme_revoke(struct acme *a, const unsigned char *der, size_t len, acme_done_cb done, void *arg)
+{
+	struct order *o = order_new(a, "revocation", done, arg);
+
+	if (o == NULL || (o->revoke_der = malloc(len)) == NULL) {
+		if (o)
+			order_free(o);
+		return -1;
+	}
+	memcpy(o->revoke_der, der, len);
+	o->revoke_len = len;
+	if (a->acct == ACCT_READY) {
+		char *b64 = b64url_encode_alloc(der, len), *payload = NULL;
+		json_t *p = json_pack("{s:s, s:i}", "certificate", b64 ? b64 : "", "reason", 0);
+
+		payload = json_dumps(p, JSON_COMPACT);
+		json_decref(p);
+		free(b64);
+		o->step = OS_REVOKE;
+		if (payload == NULL || acme_post(a, o, dir_url(a, "revokeCert"), payload, 0, NULL,
+		    on_revoked) != 0)
+			order_fail(o, "cannot send the revocation", -1);
+		free(payload);
+		return 0;
+	}
+	order_next(o);  /* account first; OS_REVOKE then re-enters acme_revoke's path */
+	return 0;
+}
+
+/* ---- lifecycle */
+
+struct acme *
+acme_new(const struct acme_config *cfg, struct http *h, struct store *s,
+    struct timer_heap *timers)
+{
+	struct acme *a = calloc(1, sizeof(*a));
+
+	if (a == NULL)
+		return NULL;
+	a->cfg = *cfg;
+	a->http = h;
+	a->store = s;
+	a->timers = timers;
+	pthread_mutex_init(&a->lock, NULL);
+	return a;
+}
+
+void
+acme_free(struct acme *a)
+{
+	if (a == NULL)
+		return;
+	while (a->orders)
+		order_free(a->orders);
+	json_decref(a->dir);
+	EVP_PKEY_free(a->acct_key);
+	free(a->kid);
+	for (unsigned i = 0; i < a->nnonces; i++)
+		free(a->nonces[i]);
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+}
+
+unsigned
+acme_orders_active(struct acme *a)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&a->lock);
+	for (struct order *o = a->orders; o; o = o->next)
+		n++;
+	pthread_mutex_unlock(&a->lock);
+	return n;
+}
+
+json_t *
+acme_orders_json(struct acme *a)
+{
+	json_t *arr = json_array();
+
+	pthread_mutex_lock(&a->lock);
+	for (struct order *o = a->orders; o; o = o->next)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I}", "name", o->name,
+		    "state", step_names[o->step], "challenge", chal_names[o->chal],
+		    "age_s", (json_int_t)(time(NULL) - o->started)));
+	pthread_mutex_unlock(&a->lock);
+	return arr;
+}

@@ -1,0 +1,525 @@
+#include "agent/agent.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/acme.h"
+#include "agent/acme_cert.h"
+#include "agent/evtimer.h"
+#include "agent/http.h"
+#include "agent/jws.h"
+#include "agent/log.h"
+#include "agent/options.h"
+#include "agent/store.h"
+#include "agent/version.h"
+#include "providers/resolve.h"
+#include "proxy/certs.h"
+#include "proxy/challenge.h"
+#include "proxy/sockaddr.h"
+
+#define INBOX_MAX          4096
+#define RENEW_SCAN_MS      30000
+#define REFUSE_BACKOFF_S   600          /* a name that does not point here */
+#define FAIL_BACKOFF_MIN_S 60
+#define FAIL_BACKOFF_MAX_S (6 * 3600)
+#define DNS_TIMEOUT_MS     2000
+#define PUBLIC_IPS_MAX     64
+
+struct agent {
+	const struct jfe_options *opt;
+	pthread_t thread;
+	_Atomic int stop;
+	struct http *http;
+	struct resolver *res;
+	struct store *store;
+	struct acme *acme;
+	struct timer_heap timers;
+	struct evtimer renew;
+	pthread_mutex_t inbox_lock;
+	char *inbox[INBOX_MAX];
+	unsigned ninbox;
+	struct sockaddr_storage pub[PUBLIC_IPS_MAX];
+	unsigned npub;
+	json_t *backoff;                /* name → {"failures":n,"until":epoch} (persisted) */
+	void (*wake_workers)(void);
+	int issuing;
+};
+
+static struct agent ag;
+
+/* ---- certificates in the registry */
+
+static void
+issuer_cn(X509 *x, char *out, size_t len)
+{
+	X509_NAME *n = X509_get_issuer_name(x);
+
+	out[0] = '\0';
+	if (X509_NAME_get_text_by_NID(n, NID_commonName, out, (int)len) < 0)
+		X509_NAME_oneline(n, out, (int)len);
+}
+
+/* When to renew: a third of the lifetime before expiry, minus up to 1/20 of it at random so
+ * that a fleet issued together does not renew together. */
+static time_t
+renew_time(time_t nb, time_t na)
+{
+	time_t life = na > nb ? na - nb : 0;
+	uint32_t r = 0;
+
+	RAND_bytes((unsigned char *)&r, sizeof(r));
+	return na - life / 3 - (life >= 20 ? (time_t)(r % (uint32_t)(life / 20 + 1)) : 0);
+}
+
+/* Builds the context for a stored or new certificate and publishes it. */
+static int
+cert_publish(const char *name, const char *key_pem, const char *chain_pem)
+{
+	SSL_CTX *ctx = NULL;
+	X509 *leaf = NULL;
+	STACK_OF(X509) *chain = NULL;
+	EVP_PKEY *key = NULL;
+	struct cert_meta m;
+	int rc = -1;
+
+	memset(&m, 0, sizeof(m));
+	if (chain_load_pem(chain_pem, strlen(chain_pem), &leaf, &chain) != 0 ||
+	    (key = key_from_pem(key_pem)) == NULL || cert_key_match(leaf, key) != 0)
+		goto out;
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL || tls_ctx_policy(ctx) != 0 ||
+	    SSL_CTX_use_certificate(ctx, leaf) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1)
+		goto out;
+	for (int i = 0; i < sk_X509_num(chain); i++)
+		if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i)) != 1)
+			goto out;
+	cert_not_before(leaf, &m.not_before);
+	cert_not_after(leaf, &m.not_after);
+	m.renew_at = renew_time(m.not_before, m.not_after);
+	issuer_cn(leaf, m.issuer, sizeof(m.issuer));
+	rc = certs_set_ready(name, ctx, &m);
+out:
+	if (rc != 0)
+		log_warn("agent: %s: certificate unusable", name);
+	SSL_CTX_free(ctx);
+	X509_free(leaf);
+	sk_X509_pop_free(chain, X509_free);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+static void
+store_load_all(void)
+{
+	char **names = NULL;
+	size_t n = 0, ok = 0;
+
+	if (store_cert_list(ag.store, &names, &n) != 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		char *key = NULL, *chain = NULL, *meta = NULL;
+
+		if (store_cert_load(ag.store, names[i], &key, &chain, &meta) == 0 &&
+		    cert_publish(names[i], key, chain) == 0)
+			ok++;
+		store_secret_free(key);
+		free(chain);
+		free(meta);
+	}
+	if (n)
+		log_info("agent: %zu of %zu stored certificates loaded", ok, n);
+	store_names_free(names, n);
+}
+
+/* ---- failure back-off, persisted so a restart does not retry a failing name at once */
+
+static void
+backoff_save(void)
+{
+	char *s = json_dumps(ag.backoff, JSON_COMPACT);
+
+	if (s == NULL || store_state_save(ag.store, "backoff", s) != 0)
+		log_warn("agent: cannot save the back-off state");
+	free(s);
+}
+
+static long
+backoff_remaining(const char *name)
+{
+	json_t *e = json_object_get(ag.backoff, name);
+	json_int_t until = json_integer_value(json_object_get(e, "until"));
+
+	return until > time(NULL) ? (long)(until - time(NULL)) : 0;
+}
+
+static long
+backoff_record(const char *name, long retry_after)
+{
+	json_t *e = json_object_get(ag.backoff, name);
+	json_int_t fails = json_integer_value(json_object_get(e, "failures")) + 1;
+	long wait = FAIL_BACKOFF_MIN_S;
+
+	for (json_int_t i = 1; i < fails && wait < FAIL_BACKOFF_MAX_S; i++)
+		wait *= 2;
+	if (wait > FAIL_BACKOFF_MAX_S)
+		wait = FAIL_BACKOFF_MAX_S;
+	if (retry_after > wait)
+		wait = retry_after;
+	json_object_set_new(ag.backoff, name, json_pack("{s:I, s:I}", "failures", fails,
+	    "until", (json_int_t)(time(NULL) + wait)));
+	backoff_save();
+	return wait;
+}
+
+static void
+backoff_clear(const char *name)
+{
+	if (json_object_get(ag.backoff, name)) {
+		json_object_del(ag.backoff, name);
+		backoff_save();
+	}
+}
+
+/* ---- issuing */
+
+struct issue {
+	char name[256];
+	struct store_lock *lock;
+};
+
+static void
+issued(void *arg, const char *name, int ok, const char *why, long retry_after,
+    const char *key_pem, const char *chain_pem)
+{
+	struct issue *is = arg;
+
+	if (ok) {
+		char meta[128];
+
+		snprintf(meta, sizeof(meta), "{\"issued\":%lld}", (long long)time(NULL));
+		/* Stored before it is served: a crash now loses nothing the CA counted. */
+		if (store_cert_save(ag.store, name, key_pem, chain_pem, meta) != 0)
+			log_warn("agent: %s: issued but not stored; serving it anyway", name);
+		if (cert_publish(name, key_pem, chain_pem) == 0)
+			backoff_clear(name);
+		else
+			certs_set_failed(name, (unsigned)backoff_record(name, -1), "unusable");
+	} else {
+		long wait = backoff_record(name, retry_after);
+
+		log_warn("agent: %s: not issued (%s); next try in %lds", name, why, wait);
+		certs_set_failed(name, (unsigned)wait, why);
+	}
+	store_unlock(is->lock);
+	free(is);
+}
+
+static void
+issue_start(const char *name)
+{
+	struct issue *is = calloc(1, sizeof(*is));
+	int r;
+
+	if (is == NULL) {
+		certs_set_failed(name, FAIL_BACKOFF_MIN_S, "out of memory");
+		return;
+	}
+	snprintf(is->name, sizeof(is->name), "%s", name);
+	if ((r = store_lock(ag.store, name, &is->lock)) != 0) {
+		/* Another process holds the name: it will store the result; try later. */
+		certs_set_failed(name, FAIL_BACKOFF_MIN_S, r > 0 ? "being issued elsewhere" :
+		    "store lock failed");
+		free(is);
+		return;
+	}
+	certs_set_pending(name);
+	if (acme_order(ag.acme, name, issued, is) != 0) {
+		store_unlock(is->lock);
+		free(is);
+		certs_set_failed(name, FAIL_BACKOFF_MIN_S, "cannot start the order");
+	}
+}
+
+static int
+addr_is_public_ip(const struct sockaddr_storage *a)
+{
+	for (unsigned i = 0; i < ag.npub; i++) {
+		struct sockaddr_storage p = ag.pub[i];
+
+		if (p.ss_family != a->ss_family)
+			continue;
+		if (a->ss_family == AF_INET6) {
+			((struct sockaddr_in6 *)&p)->sin6_port = ((const struct sockaddr_in6 *)a)->sin6_port;
+		} else
+			((struct sockaddr_in *)&p)->sin_port = ((const struct sockaddr_in *)a)->sin_port;
+		if (sa_equal(&p, a))
+			return 1;
+	}
+	return 0;
+}
+
+static void
+resolved(void *arg, const char *name, const struct resolve_result *res)
+{
+	char *n = arg;
+	size_t i;
+
+	(void)name;
+	if (res->status == RESOLVE_CANCELLED) {
+		free(n);
+		return;
+	}
+	for (i = 0; i < res->n; i++)
+		if (addr_is_public_ip(&res->addr[i]))
+			break;
+	if (res->status != RESOLVE_OK || i == res->n) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "does not resolve to this host (%s)",
+		    res->status == RESOLVE_OK ? "other addresses" : resolve_status_str(res->status));
+		log_info("agent: %s refused: %s", n, why);
+		certs_set_failed(n, REFUSE_BACKOFF_S, why);
+	} else
+		issue_start(n);
+	free(n);
+}
+
+/* A name a worker saw for the first time: admit it, then order it. */
+static void
+name_requested(char *name)
+{
+	long wait = backoff_remaining(name);
+	char *copy;
+
+	if (wait > 0) {
+		certs_set_failed(name, (unsigned)wait, "backing off after failures");
+		return;
+	}
+	if ((copy = strdup(name)) == NULL || resolve_addrs(ag.res, name, resolved, copy) != 0) {
+		free(copy);
+		certs_set_failed(name, REFUSE_BACKOFF_S, "cannot resolve");
+	}
+}
+
+/* Called by workers (certs_lookup) for a new name: queue it and wake the agent. */
+static void
+agent_request(const char *name)
+{
+	char *n = strdup(name);
+
+	pthread_mutex_lock(&ag.inbox_lock);
+	if (n && ag.ninbox < INBOX_MAX) {
+		ag.inbox[ag.ninbox++] = n;
+		n = NULL;
+	}
+	pthread_mutex_unlock(&ag.inbox_lock);
+	if (n) {
+		free(n);
+		certs_set_failed(name, 10, "agent busy");
+		return;
+	}
+	http_wakeup(ag.http);
+}
+
+static void
+renew_scan(struct evtimer *t)
+{
+	char **names = NULL;
+	size_t n = certs_due(time(NULL), &names, 16);
+
+	for (size_t i = 0; i < n; i++) {
+		log_info("agent: %s: renewing", names[i]);
+		issue_start(names[i]);
+		free(names[i]);
+	}
+	free(names);
+	timer_arm(&ag.timers, &t->t, now_ms() + RENEW_SCAN_MS);
+}
+
+static void *
+agent_main(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&ag.stop)) {
+		struct curl_waitfd wfd[16];
+		int fds[16], n, wait, rt;
+		unsigned ev[16];
+		char *batch[INBOX_MAX];
+		unsigned nb;
+		struct timer *t;
+
+		n = resolver_fds(ag.res, fds, ev, 16);
+		for (int i = 0; i < n; i++) {
+			wfd[i].fd = fds[i];
+			wfd[i].events = (short)(((ev[i] & RESOLVE_WANT_READ) ? CURL_WAIT_POLLIN : 0) |
+			    ((ev[i] & RESOLVE_WANT_WRITE) ? CURL_WAIT_POLLOUT : 0));
+			wfd[i].revents = 0;
+		}
+		wait = timer_next_wait(&ag.timers, now_ms(), 1000);
+		rt = resolver_timeout_ms(ag.res);
+		if (rt >= 0 && rt < wait)
+			wait = rt;
+		http_poll(ag.http, wfd, (unsigned)n, wait);
+		for (int i = 0; i < n; i++) {
+			unsigned re = 0;
+
+			if (wfd[i].revents & (CURL_WAIT_POLLIN | CURL_WAIT_POLLPRI))
+				re |= RESOLVE_WANT_READ;
+			if (wfd[i].revents & CURL_WAIT_POLLOUT)
+				re |= RESOLVE_WANT_WRITE;
+			if (re)
+				resolver_process(ag.res, wfd[i].fd, re);
+		}
+		resolver_process(ag.res, -1, 0);
+		pthread_mutex_lock(&ag.inbox_lock);
+		nb = ag.ninbox;
+		memcpy(batch, ag.inbox, nb * sizeof(char *));
+		ag.ninbox = 0;
+		pthread_mutex_unlock(&ag.inbox_lock);
+		for (unsigned i = 0; i < nb; i++) {
+			name_requested(batch[i]);
+			free(batch[i]);
+		}
+		while ((t = timer_pop_due(&ag.timers, now_ms())) != NULL)
+			((struct evtimer *)t)->fn((struct evtimer *)t);
+	}
+	return NULL;
+}
+
+static int
+public_ips_init(const struct jfe_options *o)
+{
+	struct ifaddrs *ifa = NULL, *i;
+
+	for (size_t k = 0; k < o->public_ip.n && ag.npub < PUBLIC_IPS_MAX; k++) {
+		struct sockaddr_storage *s = &ag.pub[ag.npub];
+
+		memset(s, 0, sizeof(*s));
+		if (inet_pton(AF_INET, o->public_ip.v[k], &((struct sockaddr_in *)s)->sin_addr) == 1)
+			s->ss_family = AF_INET;
+		else if (inet_pton(AF_INET6, o->public_ip.v[k],
+		    &((struct sockaddr_in6 *)s)->sin6_addr) == 1)
+			s->ss_family = AF_INET6;
+		else
+			continue;
+		ag.npub++;
+	}
+	if (ag.npub)
+		return 0;
+	/* Not given: this host's own non-loopback addresses. */
+	if (getifaddrs(&ifa) != 0)
+		return -1;
+	for (i = ifa; i && ag.npub < PUBLIC_IPS_MAX; i = i->ifa_next) {
+		struct sockaddr_storage s;
+
+		if (i->ifa_addr == NULL || (i->ifa_addr->sa_family != AF_INET &&
+		    i->ifa_addr->sa_family != AF_INET6))
+			continue;
+		memset(&s, 0, sizeof(s));
+		memcpy(&s, i->ifa_addr, i->ifa_addr->sa_family == AF_INET6 ?
+		    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+		if (sa_is_loopback(&s) || (s.ss_family == AF_INET6 &&
+		    IN6_IS_ADDR_LINKLOCAL(&((struct sockaddr_in6 *)&s)->sin6_addr)))
+			continue;
+		ag.pub[ag.npub++] = s;
+	}
+	freeifaddrs(ifa);
+	return 0;
+}
+
+static void
+backoff_load(void)
+{
+	char *s = NULL;
+
+	ag.backoff = NULL;
+	if (store_state_load(ag.store, "backoff", &s) == 0)
+		ag.backoff = json_loads(s, 0, NULL);
+	free(s);
+	if (!json_is_object(ag.backoff)) {
+		json_decref(ag.backoff);
+		ag.backoff = json_object();
+	}
+}
+
+int
+agent_start(const struct jfe_options *o, void (*wake_workers)(void))
+{
+	struct acme_config ac = {
+		.directory = o->acme_directory, .email = o->email, .eab_kid = o->eab_kid,
+		.eab_hmac_key = o->eab_hmac_key, .profile = o->acme_profile,
+		.http01 = port_set_has(&o->ports, 80), .tlsalpn01 = port_set_has(&o->ports, 443),
+	};
+	char ua[64];
+
+	memset(&ag, 0, sizeof(ag));
+	ag.opt = o;
+	ag.wake_workers = wake_workers;
+	pthread_mutex_init(&ag.inbox_lock, NULL);
+	ag.issuing = strcmp(o->acme_directory, "none") != 0;
+	snprintf(ua, sizeof(ua), "jfe/%s", JFE_VERSION);
+	if ((ag.store = store_fs_open(o->cache_dir)) == NULL)
+		return -1;
+	if ((ag.http = http_new(o->acme_ca_bundle, ua)) == NULL ||
+	    (ag.res = resolver_new((const char *const *)o->dns_server.v, o->dns_server.n,
+	    DNS_TIMEOUT_MS, 2)) == NULL ||
+	    (ag.acme = acme_new(&ac, ag.http, ag.store, &ag.timers)) == NULL ||
+	    public_ips_init(o) != 0) {
+		log_err("agent: set-up failed");
+		agent_stop();
+		return -1;
+	}
+	backoff_load();
+	certs_init(ag.issuing, agent_request, wake_workers);
+	store_load_all();
+	ag.renew.fn = renew_scan;
+	if (ag.issuing)
+		timer_arm(&ag.timers, &ag.renew.t, now_ms() + 1000);
+	if ((errno = pthread_create(&ag.thread, NULL, agent_main, NULL)) != 0) {
+		log_err("agent: thread: %s", strerror(errno));
+		ag.thread = 0;
+		agent_stop();
+		return -1;
+	}
+	return 0;
+}
+
+void
+agent_stop(void)
+{
+	if (ag.thread) {
+		atomic_store(&ag.stop, 1);
+		http_wakeup(ag.http);
+		pthread_join(ag.thread, NULL);
+		ag.thread = 0;
+	}
+	acme_free(ag.acme);
+	ag.acme = NULL;
+	resolver_free(ag.res);
+	ag.res = NULL;
+	http_free(ag.http);
+	ag.http = NULL;
+	for (unsigned i = 0; i < ag.ninbox; i++)
+		free(ag.inbox[i]);
+	ag.ninbox = 0;
+	json_decref(ag.backoff);
+	ag.backoff = NULL;
+	store_close(ag.store);
+	ag.store = NULL;
+	timer_heap_free(&ag.timers);
+	certs_shutdown();
+	challenge_clear();
+}
+
+json_t *
+agent_orders_json(void)
+{
+	return ag.acme ? acme_orders_json(ag.acme) : json_array();
+}

@@ -1,0 +1,20 @@
+/* The agent thread: everything slow about names — admission, DNS, ACME, the store, renewal —
+ * runs here, on one event loop (libcurl's poll with the resolver's sockets), never on a
+ * worker. Workers ask for a name through the certificate registry; the agent answers by
+ * publishing the certificate (or a refusal) there and waking them. */
+#ifndef JFE_AGENT_H
+#define JFE_AGENT_H
+
+#include <jansson.h>
+
+struct jfe_options;
+
+/* Loads the stored certificates into the registry, then starts the thread. <wake_workers>
+ * is called whenever a name's state changes. With issuance off (--acme-directory none) only
+ * stored certificates are served. */
+int agent_start(const struct jfe_options *o, void (*wake_workers)(void));
+void agent_stop(void);
+/* {"orders":[...]} for `jfe status` (thread-safe). */
+json_t *agent_orders_json(void);
+
+#endif

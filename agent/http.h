@@ -1,0 +1,38 @@
+/* HTTP for the agent thread: libcurl's multi interface, polled by the agent loop together with
+ * its other descriptors (curl_multi_poll with extra fds), so no request ever blocks. */
+#ifndef JFE_HTTP_H
+#define JFE_HTTP_H
+
+#include <curl/curl.h>
+#include <stddef.h>
+
+#define HTTP_BODY_MAX (1024 * 1024)
+
+struct http_resp {
+	long status;                    /* 0: transport error, see <error> */
+	char *body;                     /* NUL-terminated */
+	size_t body_len;
+	char *location;
+	char *nonce;                    /* Replay-Nonce */
+	char *content_type;
+	long retry_after_s;             /* -1 when absent; HTTP-date converted to a delta */
+	char error[CURL_ERROR_SIZE];
+};
+
+typedef void (*http_cb)(void *arg, struct http_resp *r);
+
+struct http;
+
+struct http *http_new(const char *ca_bundle, const char *user_agent);
+void http_free(struct http *h);
+/* <method> "GET", "HEAD" or "POST". <body> is copied. The callback runs from http_poll(). */
+int http_request(struct http *h, const char *method, const char *url, const char *ctype,
+    const char *body, const char *accept, http_cb cb, void *arg);
+/* Waits up to <timeout_ms> for HTTP progress or readiness of <extra> fds, then runs callbacks
+ * of finished requests. */
+int http_poll(struct http *h, struct curl_waitfd *extra, unsigned n, int timeout_ms);
+/* Thread-safe: makes a concurrent http_poll() return at once. */
+void http_wakeup(struct http *h);
+unsigned http_in_flight(const struct http *h);
+
+#endif
