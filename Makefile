@@ -33,7 +33,7 @@ all: $(BUILD)/jfe $(UNIT_BINS)
 endif
 
 jfe: $(BUILD)/jfe
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/jfe: $(BUILD)/agent/main.o $(BUILD)/libjfe.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -94,6 +94,9 @@ static const struct opt_def opt_table[] = {
 	  "longest a first handshake waits for issuance" },
 	{ "max-conns", 0, OPT_UINT, OFF(max_conns), "100000", "N", CHK_NONE, 1, 10000000,
 	  "connections held at once; beyond it accepting pauses" },
+	{ "tls-probe-timeout", 0, OPT_UINT, OFF(tls_probe_ms), "1000", "MS", CHK_NONE, 0, 60000,
+	  "how long the first TLS client of a service waits to learn if it speaks TLS itself "
+	  "(0: never ask, always terminate)" },
 	{ "drain-timeout", 0, OPT_UINT, OFF(drain_timeout_ms), "5000", "MS", CHK_NONE, 0, 600000,
 	  "on stop, how long live connections may finish" },
 	{ "fwmark", 0, OPT_UINT, OFF(fwmark), "0x6a6665", "MARK", CHK_NONE, 1, 0xffffffffu,

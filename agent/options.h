@@ -61,6 +61,7 @@ struct jfe_options {
 	unsigned issue_timeout_s;
 	unsigned max_conns;
 	unsigned drain_timeout_ms;
+	unsigned tls_probe_ms;
 	unsigned fwmark;
 	unsigned route_table;
 };

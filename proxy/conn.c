@@ -10,6 +10,7 @@
 
 #include "agent/log.h"
 #include "agent/options.h"
+#include "proxy/backend.h"
 #include "proxy/certs.h"
 #include "proxy/challenge.h"
 #include "proxy/names.h"
@@ -19,7 +20,9 @@
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
 
-static const char *const kind_names[CK_KIND_MAX] = { "unknown", "plain", "tls" };
+static const char *const kind_names[CK_KIND_MAX] = {
+	"unknown", "plain", "tls", "tls-passthrough"
+};
 
 enum cert_status
 tls_conn_select(void *app, SSL_CTX **ctx)
@@ -315,7 +318,7 @@ conn_sniff_read(struct conn *c)
 }
 
 static int
-conn_to_passthrough(struct conn *c)
+conn_to_passthrough_kind(struct conn *c, enum conn_kind kind)
 {
 	if (c->up_dead)
 		return conn_close(c, 1, "upstream-refused");
@@ -325,9 +328,15 @@ conn_to_passthrough(struct conn *c)
 	c->c2u.pend_off = 0;
 	c->sniff = NULL;
 	c->sniff_len = 0;
-	conn_set_kind(c, CK_PLAIN);
+	conn_set_kind(c, kind);
 	conn_set_state(c, CS_RELAY);
 	return 0;
+}
+
+static int
+conn_to_passthrough(struct conn *c)
+{
+	return conn_to_passthrough_kind(c, CK_PLAIN);
 }
 
 static int
@@ -351,6 +360,118 @@ conn_to_tls(struct conn *c, struct hello_info *h)
 	/* OpenSSL reads the replayed hello without waiting for the socket. */
 	c->cli.ready |= EP_R;
 	return 0;
+}
+
+static int conn_probe_plain(struct conn *c);
+static int conn_to_tls(struct conn *c, struct hello_info *h);
+
+/* The service is plaintext after all: a fresh upstream connection for the TLS path (the
+ * probed one has seen the hello). */
+static int
+conn_upstream_reconnect(struct conn *c)
+{
+	close(c->up.fd);
+	c->up.ready = 0;
+	c->up_connected = 0;
+	c->up.fd = upstream_connect(&c->client, &c->dst, !c->w->opt->no_preserve_source);
+	if (c->up.fd < 0)
+		return conn_close(c, 1, "upstream-error");
+	c->up_connecting = 1;
+	c->t_start = c->w->now;
+	if (ep_add(c->w, &c->up) != 0)
+		return conn_close(c, 1, "setup-error");
+	return 0;
+}
+
+/* A TLS hello: terminate it, or leave it to a service that does TLS itself. */
+static int
+conn_tls_decide(struct conn *c, struct hello_info *h)
+{
+	enum backend_verdict v = backend_verdict(c->w->backends, &c->dst, c->w->now);
+	char name[NAME_MAX_LEN + 1];
+	SSL_CTX *chal = NULL;
+
+	/* A CA validating TLS-ALPN-01 for us must reach jfe, whatever the service is. */
+	if (hello_alpn_offers(h, "acme-tls/1") && h->sni_present &&
+	    name_normalize(h->sni, h->sni_len, name, 0) == 0 &&
+	    (chal = challenge_alpn_lookup(name)) != NULL) {
+		SSL_CTX_free(chal);
+		return conn_to_tls(c, h);
+	}
+	if (v == BV_PLAIN || c->w->opt->tls_probe_ms == 0 || c->up_dead)
+		return conn_to_tls(c, h);
+	if (v == BV_TLS) {
+		free(h);
+		return conn_to_passthrough_kind(c, CK_TLS_BACKEND);
+	}
+	c->hello = h;
+	conn_set_state(c, CS_PROBE);
+	return 0;
+}
+
+/* PROBE: the hello went to the service; its first bytes tell whether it speaks TLS. */
+static int
+conn_probe_step(struct conn *c)
+{
+	unsigned char b[2];
+	ssize_t n;
+
+	if (conn_upstream_check(c) != 0)
+		return -1;
+	if (!c->up_connected)
+		return 0;
+	while (c->sniff_off < c->sniff_len) {
+		n = send(c->up.fd, c->sniff + c->sniff_off, c->sniff_len - c->sniff_off,
+		    MSG_NOSIGNAL);
+		if (n > 0)
+			c->sniff_off += (uint32_t)n;
+		else if (n < 0 && errno == EAGAIN)
+			return 0;
+		else
+			goto plain;
+	}
+	if (!c->probe_sent) {
+		c->probe_sent = 1;
+		c->t_state = c->w->now;     /* the service's time to answer starts now */
+	}
+	if (!(c->up.ready & (EP_R | EP_HUP | EP_ERR)))
+		return 0;
+	n = recv(c->up.fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && errno == EAGAIN) {
+		c->up.ready &= (uint8_t)~EP_R;
+		return 0;
+	}
+	if (n >= 1 && (b[0] == 0x16 || b[0] == 0x15) && (n == 1 || b[1] == 3)) {
+		if (n == 1)
+			return 0;
+		/* A handshake or an alert record: the service does TLS; stay out of it. */
+		backend_learn(c->w->backends, &c->dst, BV_TLS, c->w->now);
+		c->c2u.bytes += c->sniff_len;
+		free(c->sniff);
+		c->sniff = NULL;
+		c->sniff_len = c->sniff_off = 0;
+		free(c->hello);
+		c->hello = NULL;
+		return conn_to_passthrough_kind(c, CK_TLS_BACKEND);
+	}
+plain:
+	return conn_probe_plain(c);
+}
+
+/* The service answered in plaintext, closed, or said nothing in time: jfe terminates. */
+static int
+conn_probe_plain(struct conn *c)
+{
+	struct hello_info *h = c->hello;
+
+	backend_learn(c->w->backends, &c->dst, BV_PLAIN, c->w->now);
+	c->hello = NULL;
+	c->sniff_off = 0;
+	if (conn_upstream_reconnect(c) != 0) {
+		free(h);
+		return -1;
+	}
+	return conn_to_tls(c, h);
 }
 
 /* A CA fetching an HTTP-01 token we published: answered here, never passed to the service.
@@ -392,7 +513,7 @@ conn_sniff_step(struct conn *c)
 			return conn_close(c, 1, "no-memory");
 		r = hello_parse(c->sniff, c->sniff_len, h);
 		if (r == HELLO_OK)
-			return conn_to_tls(c, h);
+			return conn_tls_decide(c, h);
 		free(h);
 		if (r == HELLO_NOT_TLS && sa_port(&c->dst) == 80 && challenge_http_any()) {
 			int hr = conn_http01(c);
@@ -468,6 +589,10 @@ conn_process(struct conn *c)
 			if (conn_sniff_step(c) != 0)
 				return;
 			break;
+		case CS_PROBE:
+			if (conn_probe_step(c) != 0)
+				return;
+			break;
 		case CS_HANDSHAKE:
 			if (conn_handshake_step(c) != 0)
 				return;
@@ -539,6 +664,18 @@ conn_timeout(struct conn *c)
 		}
 		/* Both sides silent: from now on jfe only relays, whatever comes. */
 		if (conn_to_passthrough(c) == 0)
+			conn_process(c);
+		return;
+	case CS_PROBE:
+		if (c->up_connecting) {
+			(void)conn_close(c, 1, "upstream-timeout");
+			return;
+		}
+		if (!c->probe_sent) {
+			timer_arm(&c->w->timers, &c->timer, c->w->now + c->w->opt->tls_probe_ms);
+			return;
+		}
+		if (conn_probe_plain(c) == 0)
 			conn_process(c);
 		return;
 	case CS_HANDSHAKE:

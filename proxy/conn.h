@@ -16,12 +16,14 @@ struct worker;
 
 enum conn_state {
 	CS_SNIFF,         /* reading the client's first bytes; upstream connecting */
+	CS_PROBE,         /* the hello went to an unknown service: does it answer in TLS? */
 	CS_HANDSHAKE,     /* TLS handshake with the client */
 	CS_RELAY,         /* relaying (TLS-terminated or pass-through) */
 	CS_CLOSED,
 };
 
-enum conn_kind { CK_UNKNOWN, CK_PLAIN, CK_TLS, CK_KIND_MAX };
+/* CK_TLS_BACKEND: a TLS client of a service that does TLS itself, passed through. */
+enum conn_kind { CK_UNKNOWN, CK_PLAIN, CK_TLS, CK_TLS_BACKEND, CK_KIND_MAX };
 
 /* Readiness bits, kept per socket: edge-triggered epoll tells us when a socket becomes
  * readable or writable; we keep the bit until an operation returns EAGAIN. */
@@ -67,6 +69,7 @@ struct conn {
 	uint8_t cert_wait;              /* handshake parked until the name's certificate */
 	uint8_t cert_fallback;          /* waited long enough: serve the fallback */
 	uint8_t acme_alpn;              /* a TLS-ALPN-01 validation handshake */
+	uint8_t probe_sent;
 	uint64_t t_wait;
 	uint64_t t_start, t_state, t_active;
 	struct sockaddr_storage client, dst;

@@ -349,6 +349,9 @@ relay_deadline(const struct conn *c)
 	case CS_SNIFF:
 		d = c->t_state + o->sniff_timeout_ms;
 		break;
+	case CS_PROBE:
+		d = c->t_state + o->tls_probe_ms + (c->probe_sent ? 0 : o->connect_timeout_ms);
+		break;
 	case CS_HANDSHAKE:
 		d = c->t_state + o->handshake_timeout_ms;
 		/* Parked for a certificate: --issue-timeout bounds the wait instead. */

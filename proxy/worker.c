@@ -253,7 +253,8 @@ worker_init(struct worker *w, int id, const struct jfe_options *opt, struct tls_
 	w->epfd = -1;
 	w->lst[0].fd = w->lst[1].fd = -1;
 	w->now = now_ms();
-	if ((w->scratch = malloc(WORKER_SCRATCH)) == NULL)
+	if ((w->scratch = malloc(WORKER_SCRATCH)) == NULL ||
+	    (w->backends = calloc(1, sizeof(*w->backends))) == NULL)
 		return -1;
 	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		goto fail;
@@ -302,6 +303,8 @@ worker_release(struct worker *w)
 	timer_heap_free(&w->timers);
 	free(w->scratch);
 	w->scratch = NULL;
+	free(w->backends);
+	w->backends = NULL;
 }
 
 int

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "proxy/backend.h"
 #include "proxy/conn.h"
 #include "proxy/timer.h"
 
@@ -46,6 +47,7 @@ struct worker {
 	int pipes[WORKER_PIPE_POOL][2];
 	int npipes;
 	uint8_t *scratch;
+	struct backend_cache *backends;
 	_Atomic int stopping;           /* 0 running, 1 stop accepting, 2 drain and exit */
 	unsigned drain_ms;              /* written before stopping becomes 2 */
 	struct worker_stats st;
