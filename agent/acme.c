@@ -18,7 +18,7 @@
 #include "proxy/tls.h"
 
 #define NONCE_POOL        16
-#define BADNONCE_RETRIES  8
+#define BADNONCE_RETRIES  16
 #define POLL_MAX          90            /* authorization / order polls per order */
 #define POLL_MIN_MS       500
 #define POLL_MAX_MS       10000
@@ -782,6 +782,34 @@ on_new_order(struct acme *a, struct order *o, struct http_resp *r)
 	json_decref(j);
 }
 
+static void
+on_revoked(struct acme *a, struct order *o, struct http_resp *r)
+{
+	(void)a;
+	if (r->status != 200) {
+		order_fail_resp(o, "revocation", r);
+		return;
+	}
+	o->done(o->arg, o->name, 1, NULL, -1, NULL, NULL);
+	order_free(o);
+}
+
+static void
+revoke_send(struct order *o)
+{
+	char *b64 = b64url_encode_alloc(o->revoke_der, o->revoke_len), *payload = NULL;
+	json_t *p = json_pack("{s:s, s:i}", "certificate", b64 ? b64 : "", "reason", 0);
+
+	payload = json_dumps(p, JSON_COMPACT);
+	json_decref(p);
+	free(b64);
+	order_set_step(o, OS_REVOKE);
+	if (payload == NULL || acme_post(o->a, o, dir_url(o->a, "revokeCert"), payload, 0, NULL,
+	    on_revoked) != 0)
+		order_fail(o, "cannot send the revocation", -1);
+	free(payload);
+}
+
 /* Runs the current step. */
 static void
 order_next(struct order *o)
@@ -801,8 +829,7 @@ order_next(struct order *o)
 			return;
 		}
 		if (o->revoke_der) {
-			o->step = OS_REVOKE;
-			order_next(o);
+			revoke_send(o);
 			return;
 		}
 		order_set_step(o, OS_NEW_ORDER);
@@ -914,18 +941,6 @@ acme_order(struct acme *a, const char *name, acme_done_cb done, void *arg)
 	return 0;
 }
 
-static void
-on_revoked(struct acme *a, struct order *o, struct http_resp *r)
-{
-	(void)a;
-	if (r->status != 200) {
-		order_fail_resp(o, "revocation", r);
-		return;
-	}
-	o->done(o->arg, o->name, 1, NULL, -1, NULL, NULL);
-	order_free(o);
-}
-
 int
 acme_revoke(struct acme *a, const unsigned char *der, size_t len, acme_done_cb done, void *arg)
 {
@@ -938,21 +953,7 @@ acme_revoke(struct acme *a, const unsigned char *der, size_t len, acme_done_cb d
 	}
 	memcpy(o->revoke_der, der, len);
 	o->revoke_len = len;
-	if (a->acct == ACCT_READY) {
-		char *b64 = b64url_encode_alloc(der, len), *payload = NULL;
-		json_t *p = json_pack("{s:s, s:i}", "certificate", b64 ? b64 : "", "reason", 0);
-
-		payload = json_dumps(p, JSON_COMPACT);
-		json_decref(p);
-		free(b64);
-		o->step = OS_REVOKE;
-		if (payload == NULL || acme_post(a, o, dir_url(a, "revokeCert"), payload, 0, NULL,
-		    on_revoked) != 0)
-			order_fail(o, "cannot send the revocation", -1);
-		free(payload);
-		return 0;
-	}
-	order_next(o);  /* account first; OS_REVOKE then re-enters acme_revoke's path */
+	order_next(o);          /* the account first, then the revocation */
 	return 0;
 }
 

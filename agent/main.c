@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/certcmd.h"
 #include "agent/daemon.h"
 #include "agent/log.h"
 #include "agent/options.h"
@@ -44,6 +45,10 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "status") == 0)
 		return status_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "certs") == 0)
+		return certs_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "revoke") == 0)
+		return revoke_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "rules") == 0)
 		return cmd_rules(argc - 1, argv + 1);
 	if (strcmp(argv[1], "run") == 0) {
@@ -58,7 +63,8 @@ main(int argc, char **argv)
 		options_free(&o);
 		return r;
 	}
-	fprintf(stderr, "jfe: unknown command '%s' (commands: run, status, rules, version)\n",
+	fprintf(stderr, "jfe: unknown command '%s' (commands: run, status, certs, revoke, rules, "
+	    "version)\n",
 	    argv[1]);
 	return 2;
 }

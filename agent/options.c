@@ -533,6 +533,8 @@ options_usage(FILE *f)
 	fprintf(f,
 	    "usage: jfe run [options]            run in the foreground, log to stderr\n"
 	    "       jfe status [--json] [--control-socket PATH]\n"
+	    "       jfe certs [-c DIR]           certificates in the store\n"
+	    "       jfe revoke NAME [options]    revoke NAME's certificate and forget it\n"
 	    "       jfe rules [options]          print the nftables ruleset jfe would install\n"
 	    "       jfe version\n\noptions of jfe run:\n");
 	for (size_t i = 0; i < OPT_COUNT; i++) {
