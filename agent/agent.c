@@ -30,7 +30,7 @@
 #define REFUSE_BACKOFF_S   600          /* a name that does not point here */
 #define FAIL_BACKOFF_MIN_S 60
 #define FAIL_BACKOFF_MAX_S (6 * 3600)
-#define DNS_TIMEOUT_MS     2000
+#define DNS_TIMEOUT_MS     1000
 #define PUBLIC_IPS_MAX     64
 
 struct agent {
