@@ -25,11 +25,12 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check unit demo clean deps-test install-deps fuzz bench
-all: jfe
-
+.PHONY: all check unit demo clean fuzz bench
+# The sanitized tree never replaces ./jfe, the release binary.
 ifeq ($(SAN),1)
 all: $(BUILD)/jfe $(UNIT_BINS)
+else
+all: jfe
 endif
 
 jfe: $(BUILD)/jfe

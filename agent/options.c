@@ -436,8 +436,19 @@ options_finish(struct jfe_options *o)
 	return 0;
 }
 
+static int options_parse_all(struct jfe_options *o, int argc, char **argv);
+
 int
 options_parse(struct jfe_options *o, int argc, char **argv)
+{
+	if (options_parse_all(o, argc, argv) == 0)
+		return 0;
+	options_free(o);        /* the caller owns nothing after a failure */
+	return -1;
+}
+
+static int
+options_parse_all(struct jfe_options *o, int argc, char **argv)
 {
 	unsigned char cli_seen[OPT_COUNT] = { 0 };
 	const char *cfg = NULL;

@@ -185,7 +185,10 @@ conn_close(struct conn *c, int reset, const char *why)
 	atomic_fetch_add_explicit(&w->st.bytes_u2c, c->u2c.bytes, memory_order_relaxed);
 	c->state = CS_CLOSED;
 	worker_conn_unlink(w, c);
-	free(c);
+	/* Freed after the current batch of events: a later event of the same batch may still
+	 * point at this connection's other socket. */
+	c->next = w->dead;
+	w->dead = c;
 	return -1;
 }
 
@@ -624,6 +627,8 @@ conn_event(struct endpoint *ep, uint32_t events)
 {
 	struct conn *c = conn_of(ep);
 
+	if (c->state == CS_CLOSED)
+		return;
 	if (events & (EPOLLIN | EPOLLRDHUP))
 		ep->ready |= EP_R;
 	if (events & EPOLLOUT)

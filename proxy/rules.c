@@ -318,7 +318,14 @@ build_loopback_accept(struct rule_builder *rb, const struct rules_config *rc)
 static void
 build_owned_accept(struct rule_builder *rb, const struct rules_config *rc)
 {
+	uint8_t syn = TCP_FLAG_SYN;
+
 	match_tcp(rb);
+	/* Not a new connection's SYN: one that reuses the port of a connection jfe closed
+	 * would match jfe's TIME-WAIT socket, skip tproxy and reach the service directly. */
+	load_transport(rb, TCP_FLAGS_OFFSET, 1);
+	mask_reg1(rb, TCP_FLAG_SYN | TCP_FLAG_ACK, 1);
+	cmp_reg1(rb, NFT_CMP_NEQ, &syn, sizeof(syn));
 	match_socket_transparent(rb);
 	set_meta_mark(rb, rc->fwmark);
 	verdict(rb, NF_ACCEPT);
@@ -390,7 +397,8 @@ static const struct rule_def rule_defs[] = {
 	  build_loopback_accept },
 	{ "prerouting", 0,
 	  "packets of connections the proxy owns (accepted sockets inherit IP_TRANSPARENT)",
-	  "meta l4proto tcp socket transparent 1 meta mark set $M accept",
+	  "meta l4proto tcp tcp flags & (syn | ack) != syn socket transparent 1 "
+	  "meta mark set $M accept",
 	  build_owned_accept },
 	{ "prerouting", 0,
 	  "new inbound TCP -> the transparent listener; falls through when it is not there",

@@ -172,6 +172,17 @@ worker_close_listeners(struct worker *w)
 	timer_disarm(&w->timers, &w->accept_pause);
 }
 
+static void
+worker_reap(struct worker *w)
+{
+	while (w->dead) {
+		struct conn *c = w->dead;
+
+		w->dead = c->next;
+		free(c);
+	}
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -234,7 +245,9 @@ worker_main(void *arg)
 			} else
 				conn_timeout(conn_of_timer(t));
 		}
+		worker_reap(w);
 	}
+	worker_reap(w);
 	return NULL;
 }
 

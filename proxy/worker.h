@@ -44,6 +44,7 @@ struct worker {
 	uint64_t now;
 	struct conn *conns;             /* live connections */
 	struct conn *waiting;           /* handshakes parked for a certificate */
+	struct conn *dead;              /* closed during this batch, freed after it */
 	int pipes[WORKER_PIPE_POOL][2];
 	int npipes;
 	uint8_t *scratch;

@@ -157,8 +157,8 @@ test_print_default_ports(void)
 	UNIT_CHECK(strstr(s, "\t\telements = { 23-15000, 15002-65535 }\n"));
 	UNIT_CHECK(strstr(s, "type filter hook prerouting priority mangle; policy accept;"));
 	UNIT_CHECK(strstr(s, "\t\tiif \"lo\" accept\n"));
-	UNIT_CHECK(strstr(s, "\t\tmeta l4proto tcp socket transparent 1 meta mark set 0x006a6665 "
-	    "accept\n"));
+	UNIT_CHECK(strstr(s, "\t\tmeta l4proto tcp tcp flags & (syn | ack) != syn socket "
+	    "transparent 1 meta mark set 0x006a6665 accept\n"));
 	UNIT_CHECK(strstr(s, "\t\tmeta nfproto ipv4 tcp dport @ports tproxy ip to 127.0.0.1:15001 "
 	    "meta mark set 0x006a6665 accept\n"));
 	UNIT_CHECK(strstr(s, "\t\tmeta nfproto ipv6 tcp dport @ports tproxy ip6 to [::1]:15001 "
@@ -296,7 +296,7 @@ NETNS_CASE(test_install_lists_expected)
 	UNIT_CHECK(strstr(s, "\tchain prerouting {\n\t\ttype filter hook prerouting priority "
 	    "mangle; policy accept;\n"
 	    "\t\tiif \"lo\" accept\n"
-	    "\t\tmeta l4proto tcp socket transparent 1 meta mark set 0x006a6665 accept\n"
+	    "\t\ttcp flags != syn / syn,ack socket transparent 1 meta mark set 0x006a6665 accept\n"
 	    "\t\tmeta nfproto ipv4 tcp dport @ports tproxy ip to 127.0.0.1:15001 meta mark set "
 	    "0x006a6665 accept\n"
 	    "\t\tmeta nfproto ipv6 tcp dport @ports tproxy ip6 to [::1]:15001 meta mark set "
