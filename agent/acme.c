@@ -86,6 +86,7 @@ struct acme {
 	char *nonces[NONCE_POOL];
 	unsigned nnonces;
 	pthread_mutex_t lock;           /* guards <orders> links and steps for status readers */
+	int closing;
 	struct order *orders;
 };
 
@@ -481,6 +482,11 @@ order_free(struct order *o)
 static void
 order_fail(struct order *o, const char *why, long retry_after)
 {
+	if (o->a->closing) {
+		o->done(o->arg, o->name, 0, "cancelled", ACME_CANCELLED, NULL, NULL);
+		order_free(o);
+		return;
+	}
 	log_warn("acme: %s: %s", o->name, why);
 	o->done(o->arg, o->name, 0, why, retry_after, NULL, NULL);
 	order_free(o);
@@ -957,6 +963,14 @@ acme_revoke(struct acme *a, const unsigned char *der, size_t len, acme_done_cb d
 	return 0;
 }
 
+void
+acme_prepare(struct acme *a)
+{
+	if (a->acct == ACCT_FAILED && time(NULL) >= a->acct_retry_at)
+		a->acct = ACCT_NONE;
+	acct_start(a);
+}
+
 /* ---- lifecycle */
 
 struct acme *
@@ -976,12 +990,20 @@ acme_new(const struct acme_config *cfg, struct http *h, struct store *s,
 }
 
 void
+acme_shutdown(struct acme *a)
+{
+	if (a)
+		a->closing = 1;
+}
+
+void
 acme_free(struct acme *a)
 {
 	if (a == NULL)
 		return;
+	a->closing = 1;
 	while (a->orders)
-		order_free(a->orders);
+		order_fail(a->orders, "cancelled", ACME_CANCELLED);
 	json_decref(a->dir);
 	EVP_PKEY_free(a->acct_key);
 	free(a->kid);

@@ -20,7 +20,9 @@ struct acme_config {
 };
 
 /* <ok>: <key_pem> and <chain_pem> hold the new certificate (valid during the call only).
- * Otherwise <why> says what failed and <retry_after_s> (>= 0) is the CA's requested wait. */
+ * Otherwise <why> says what failed and <retry_after_s> (>= 0) is the CA's requested wait;
+ * ACME_CANCELLED when jfe is stopping (not a failure of the name). */
+#define ACME_CANCELLED (-2)
 typedef void (*acme_done_cb)(void *arg, const char *name, int ok, const char *why,
     long retry_after_s, const char *key_pem, const char *chain_pem);
 
@@ -28,6 +30,8 @@ struct acme;
 
 struct acme *acme_new(const struct acme_config *cfg, struct http *h, struct store *s,
     struct timer_heap *timers);
+/* Stopping: from now on orders end with ACME_CANCELLED (call before http_cancel_all). */
+void acme_shutdown(struct acme *a);
 void acme_free(struct acme *a);
 /* Starts obtaining a certificate for <name>; <done> is called exactly once. */
 int acme_order(struct acme *a, const char *name, acme_done_cb done, void *arg);
@@ -39,5 +43,7 @@ json_t *acme_orders_json(struct acme *a);
 /* The directory's renewalInfo URL, or NULL (ARI not offered / directory not loaded yet). */
 const char *acme_renewal_info_url(const struct acme *a);
 unsigned acme_orders_active(struct acme *a);
+/* Loads the directory and the account ahead of the first order (ARI needs the directory). */
+void acme_prepare(struct acme *a);
 
 #endif

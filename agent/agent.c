@@ -49,6 +49,7 @@ struct agent {
 	struct sockaddr_storage pub[PUBLIC_IPS_MAX];
 	unsigned npub;
 	json_t *backoff;                /* name → {"failures":n,"until":epoch} (persisted) */
+	json_t *ari;                    /* name → {"id":certID,"next":epoch,"busy":bool} */
 	void (*wake_workers)(void);
 	int issuing;
 };
@@ -105,6 +106,18 @@ cert_publish(const char *name, const char *key_pem, const char *chain_pem)
 	m.renew_at = renew_time(m.not_before, m.not_after);
 	issuer_cn(leaf, m.issuer, sizeof(m.issuer));
 	rc = certs_set_ready(name, ctx, &m);
+	if (rc == 0) {
+		char *id = NULL;
+
+		/* The renewal information of the new certificate is asked for at the next
+		 * scan; a certificate without AKI simply has none. */
+		if (ari_cert_id(leaf, &id) == 0)
+			json_object_set_new(ag.ari, name, json_pack("{s:s, s:I, s:b}", "id", id,
+			    "next", (json_int_t)0, "busy", 0));
+		else
+			json_object_del(ag.ari, name);
+		free(id);
+	}
 out:
 	if (rc != 0)
 		log_warn("agent: %s: certificate unusable", name);
@@ -200,6 +213,11 @@ issued(void *arg, const char *name, int ok, const char *why, long retry_after,
 {
 	struct issue *is = arg;
 
+	if (retry_after == ACME_CANCELLED) {
+		store_unlock(is->lock);
+		free(is);
+		return;
+	}
 	if (ok) {
 		char meta[128];
 
@@ -328,12 +346,109 @@ agent_request(const char *name)
 	http_wakeup(ag.http);
 }
 
+/* "2025-01-02T04:00:00Z", fractional seconds allowed; -1 when not of that form. */
+static time_t
+parse_rfc3339(const char *s)
+{
+	struct tm tm;
+	const char *p;
+
+	memset(&tm, 0, sizeof(tm));
+	if (s == NULL || (p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
+		return -1;
+	if (*p == '.')
+		while (*++p >= '0' && *p <= '9')
+			;
+	if ((*p != 'Z' && *p != 'z') || p[1] != '\0')
+		return -1;
+	return timegm(&tm);
+}
+
+struct ari_req {
+	char name[256];
+};
+
+static void
+ari_done(void *arg, struct http_resp *r)
+{
+	struct ari_req *q = arg;
+	json_t *e = json_object_get(ag.ari, q->name), *j = NULL, *w;
+	time_t now = time(NULL), start, end, next;
+	long retry = r->retry_after_s;
+
+	if (e == NULL)
+		goto out;
+	json_object_set_new(e, "busy", json_false());
+	j = (r->status == 200 && r->body) ? json_loads(r->body, 0, NULL) : NULL;
+	w = json_object_get(j, "suggestedWindow");
+	start = parse_rfc3339(json_string_value(json_object_get(w, "start")));
+	end = parse_rfc3339(json_string_value(json_object_get(w, "end")));
+	if (start < 0 || end <= start) {
+		/* RFC 9773 §4.3: temporary trouble retries soon, anything else in six hours. */
+		next = now + ((r->status == 0 || r->status >= 500) ? 300 : 6 * 3600);
+		log_warn("agent: %s: no usable renewal information (HTTP %ld)", q->name, r->status);
+	} else {
+		uint32_t rnd = 0;
+		time_t at;
+
+		RAND_bytes((unsigned char *)&rnd, sizeof(rnd));
+		at = start + (time_t)(rnd % (uint32_t)(end - start));
+		certs_set_renew_at(q->name, at);
+		log_info("agent: %s: the CA suggests renewing in %llds", q->name,
+		    (long long)(at - now));
+		if (retry < 60)
+			retry = retry < 0 ? 6 * 3600 : 60;
+		if (retry > 24 * 3600)
+			retry = 24 * 3600;
+		next = now + retry;
+	}
+	json_object_set_new(e, "next", json_integer((json_int_t)next));
+out:
+	json_decref(j);
+	free(q);
+}
+
+/* ARI (RFC 9773): an unauthenticated GET of renewalInfo/<certID> per certificate. */
+static void
+ari_scan(void)
+{
+	const char *base = acme_renewal_info_url(ag.acme), *name;
+	time_t now = time(NULL);
+	json_t *e;
+
+	if (base == NULL)
+		return;
+	json_object_foreach(ag.ari, name, e) {
+		struct ari_req *q;
+		char url[1024];
+
+		if (json_is_true(json_object_get(e, "busy")) ||
+		    json_integer_value(json_object_get(e, "next")) > now)
+			continue;
+		snprintf(url, sizeof(url), "%s%s%s", base, base[strlen(base) - 1] == '/' ? "" : "/",
+		    json_string_value(json_object_get(e, "id")));
+		if ((q = calloc(1, sizeof(*q))) == NULL)
+			return;
+		snprintf(q->name, sizeof(q->name), "%s", name);
+		if (http_request(ag.http, "GET", url, NULL, NULL, "application/json", ari_done,
+		    q) != 0) {
+			free(q);
+			return;
+		}
+		json_object_set_new(e, "busy", json_true());
+	}
+}
+
 static void
 renew_scan(struct evtimer *t)
 {
 	char **names = NULL;
-	size_t n = certs_due(time(NULL), &names, 16);
+	size_t n;
 
+	if (acme_renewal_info_url(ag.acme) == NULL && json_object_size(ag.ari))
+		acme_prepare(ag.acme);          /* the directory says whether ARI exists */
+	ari_scan();
+	n = certs_due(time(NULL), &names, 16);
 	for (size_t i = 0; i < n; i++) {
 		log_info("agent: %s: renewing", names[i]);
 		issue_start(names[i]);
@@ -477,6 +592,7 @@ agent_start(const struct jfe_options *o, void (*wake_workers)(void))
 		return -1;
 	}
 	backoff_load();
+	ag.ari = json_object();
 	certs_init(ag.issuing, agent_request, wake_workers);
 	store_load_all();
 	ag.renew.fn = renew_scan;
@@ -500,6 +616,10 @@ agent_stop(void)
 		pthread_join(ag.thread, NULL);
 		ag.thread = 0;
 	}
+	/* In-flight work ends through its callbacks, so everything it holds is released. */
+	acme_shutdown(ag.acme);
+	if (ag.http)
+		http_cancel_all(ag.http);
 	acme_free(ag.acme);
 	ag.acme = NULL;
 	resolver_free(ag.res);
@@ -511,6 +631,8 @@ agent_stop(void)
 	ag.ninbox = 0;
 	json_decref(ag.backoff);
 	ag.backoff = NULL;
+	json_decref(ag.ari);
+	ag.ari = NULL;
 	store_close(ag.store);
 	ag.store = NULL;
 	timer_heap_free(&ag.timers);

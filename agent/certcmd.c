@@ -162,6 +162,9 @@ revoke_main(int argc, char **argv)
 		rc = 0;
 	}
 out:
+	acme_shutdown(a);
+	if (h)
+		http_cancel_all(h);
 	acme_free(a);
 	http_free(h);
 	timer_heap_free(&timers);

@@ -71,14 +71,7 @@ http_free(struct http *h)
 	if (h == NULL)
 		return;
 	if (h->multi) {
-		/* Pending callbacks are dropped: their owners are being torn down too. */
-		while (h->reqs) {
-			struct http_req *q = h->reqs;
-
-			h->reqs = q->next;
-			curl_multi_remove_handle(h->multi, q->easy);
-			req_free(q);
-		}
+		http_cancel_all(h);
 		curl_multi_cleanup(h->multi);
 	}
 	free(h->ca_bundle);
@@ -269,6 +262,25 @@ http_poll(struct http *h, struct curl_waitfd *extra, unsigned n, int timeout_ms)
 		req_free(q);
 	}
 	return 0;
+}
+
+void
+http_cancel_all(struct http *h)
+{
+	while (h->reqs) {
+		struct http_req *q = h->reqs;
+
+		h->reqs = q->next;
+		if (h->reqs)
+			h->reqs->prev = NULL;
+		curl_multi_remove_handle(h->multi, q->easy);
+		h->in_flight--;
+		q->r.status = 0;
+		snprintf(q->r.error, sizeof(q->r.error), "cancelled");
+		/* Owners free what they attached to the request. */
+		q->cb(q->arg, &q->r);
+		req_free(q);
+	}
 }
 
 void

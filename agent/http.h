@@ -25,6 +25,8 @@ struct http;
 
 struct http *http_new(const char *ca_bundle, const char *user_agent);
 void http_free(struct http *h);
+/* Ends every request in flight: each callback runs once with status 0 and "cancelled". */
+void http_cancel_all(struct http *h);
 /* <method> "GET", "HEAD" or "POST". <body> is copied. The callback runs from http_poll(). */
 int http_request(struct http *h, const char *method, const char *url, const char *ctype,
     const char *body, const char *accept, http_cb cb, void *arg);

@@ -257,6 +257,17 @@ certs_set_meta(const char *name, const struct cert_meta *m)
 	pthread_rwlock_unlock(&reg.lock);
 }
 
+void
+certs_set_renew_at(const char *name, time_t t)
+{
+	struct cert_entry *e;
+
+	pthread_rwlock_wrlock(&reg.lock);
+	if ((e = entry_find(name)) != NULL)
+		e->meta.renew_at = t;
+	pthread_rwlock_unlock(&reg.lock);
+}
+
 size_t
 certs_due(time_t now, char ***names, size_t max)
 {

@@ -36,6 +36,8 @@ void certs_set_pending(const char *name);
  * without is refused for <backoff_s> seconds. */
 void certs_set_failed(const char *name, unsigned backoff_s, const char *why);
 void certs_set_meta(const char *name, const struct cert_meta *m);
+/* The CA's suggestion (ARI) replaces the lifetime-based renewal time. */
+void certs_set_renew_at(const char *name, time_t t);
 /* Names whose renew_at has passed and that are not pending (at most <max>), for the renewal
  * scheduler. Caller frees each string and the array. */
 size_t certs_due(time_t now, char ***names, size_t max);
