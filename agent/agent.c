@@ -56,6 +56,8 @@ struct agent {
 
 static struct agent ag;
 
+static void renew_schedule(time_t at);
+
 /* ---- certificates in the registry */
 
 static void
@@ -225,8 +227,10 @@ issued(void *arg, const char *name, int ok, const char *why, long retry_after,
 		/* Stored before it is served: a crash now loses nothing the CA counted. */
 		if (store_cert_save(ag.store, name, key_pem, chain_pem, meta) != 0)
 			log_warn("agent: %s: issued but not stored; serving it anyway", name);
-		if (cert_publish(name, key_pem, chain_pem) == 0)
+		if (cert_publish(name, key_pem, chain_pem) == 0) {
 			backoff_clear(name);
+			renew_schedule(time(NULL));     /* ask for its ARI window now */
+		}
 		else
 			certs_set_failed(name, (unsigned)backoff_record(name, -1), "unusable");
 	} else {
@@ -346,6 +350,17 @@ agent_request(const char *name)
 	http_wakeup(ag.http);
 }
 
+/* Moves the renewal scan earlier, never later: to <at> (epoch seconds), at once if past. */
+static void
+renew_schedule(time_t at)
+{
+	time_t now = time(NULL);
+	uint64_t when = now_ms() + (at > now ? (uint64_t)(at - now) * 1000 : 0) + 100;
+
+	if (ag.issuing && (ag.renew.t.at == 0 || when < ag.renew.t.at))
+		timer_arm(&ag.timers, &ag.renew.t, when);
+}
+
 /* "2025-01-02T04:00:00Z", fractional seconds allowed; -1 when not of that form. */
 static time_t
 parse_rfc3339(const char *s)
@@ -394,6 +409,7 @@ ari_done(void *arg, struct http_resp *r)
 		RAND_bytes((unsigned char *)&rnd, sizeof(rnd));
 		at = start + (time_t)(rnd % (uint32_t)(end - start));
 		certs_set_renew_at(q->name, at);
+		renew_schedule(at);
 		log_info("agent: %s: the CA suggests renewing in %llds", q->name,
 		    (long long)(at - now));
 		if (retry < 60)
@@ -456,6 +472,9 @@ renew_scan(struct evtimer *t)
 	}
 	free(names);
 	timer_arm(&ag.timers, &t->t, now_ms() + RENEW_SCAN_MS);
+	/* A certificate due before the next regular scan is renewed on time. */
+	if (certs_next_renewal())
+		renew_schedule(certs_next_renewal());
 }
 
 static void *

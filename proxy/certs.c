@@ -289,6 +289,22 @@ certs_due(time_t now, char ***names, size_t max)
 	return n;
 }
 
+time_t
+certs_next_renewal(void)
+{
+	time_t best = 0;
+
+	pthread_rwlock_rdlock(&reg.lock);
+	for (size_t i = 0; i < CERTS_BUCKETS; i++)
+		for (struct cert_entry *e = reg.b[i]; e; e = e->next)
+			if (e->ctx && e->state != NS_PENDING && e->meta.renew_at &&
+			    !(e->state == NS_REFUSED && now_ms() < e->refused_until) &&
+			    (best == 0 || e->meta.renew_at < best))
+				best = e->meta.renew_at;
+	pthread_rwlock_unlock(&reg.lock);
+	return best;
+}
+
 static void
 rfc3339(time_t t, char *buf, size_t len)
 {

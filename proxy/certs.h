@@ -42,6 +42,9 @@ void certs_set_renew_at(const char *name, time_t t);
  * scheduler. Caller frees each string and the array. */
 size_t certs_due(time_t now, char ***names, size_t max);
 
+/* The earliest renew_at of a certificate not being renewed nor backing off, 0 when none. */
+time_t certs_next_renewal(void);
+
 /* {"certificates":[...], "refused":[...]} entries for `jfe status`. */
 json_t *certs_status_json(void);
 
