@@ -169,8 +169,28 @@ int
 http_request(struct http *h, const char *method, const char *url, const char *ctype,
     const char *body, const char *accept, http_cb cb, void *arg)
 {
+	char ct[256] = "", ac[256] = "";
+	const char *hdrs[3];
+	struct http_opts o = { .headers = hdrs };
+	int n = 0;
+
+	if (ctype) {
+		snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
+		hdrs[n++] = ct;
+	}
+	if (accept) {
+		snprintf(ac, sizeof(ac), "Accept: %s", accept);
+		hdrs[n++] = ac;
+	}
+	hdrs[n] = NULL;
+	return http_request_ex(h, method, url, &o, body, cb, arg);
+}
+
+int
+http_request_ex(struct http *h, const char *method, const char *url,
+    const struct http_opts *opts, const char *body, http_cb cb, void *arg)
+{
 	struct http_req *q = calloc(1, sizeof(*q));
-	char hdr[256];
 
 	if (q == NULL || (q->easy = curl_easy_init()) == NULL)
 		goto fail;
@@ -180,8 +200,10 @@ http_request(struct http *h, const char *method, const char *url, const char *ct
 	curl_easy_setopt(q->easy, CURLOPT_URL, url);
 	curl_easy_setopt(q->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(q->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(q->easy, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-	curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS, 30000L);
+	curl_easy_setopt(q->easy, CURLOPT_CONNECTTIMEOUT_MS,
+	    opts && opts->connect_timeout_ms ? opts->connect_timeout_ms : 10000L);
+	curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS,
+	    opts && opts->timeout_ms ? opts->timeout_ms : 30000L);
 	curl_easy_setopt(q->easy, CURLOPT_USERAGENT, h->ua);
 	curl_easy_setopt(q->easy, CURLOPT_ERRORBUFFER, q->r.error);
 	curl_easy_setopt(q->easy, CURLOPT_WRITEFUNCTION, on_body);
@@ -193,20 +215,18 @@ http_request(struct http *h, const char *method, const char *url, const char *ct
 		curl_easy_setopt(q->easy, CURLOPT_CAINFO, h->ca_bundle);
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(q->easy, CURLOPT_NOBODY, 1L);
-	else if (strcmp(method, "POST") == 0) {
+	else if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+	    (strcmp(method, "DELETE") == 0 && body)) {
 		if ((q->body_out = strdup(body ? body : "")) == NULL)
 			goto fail;
 		curl_easy_setopt(q->easy, CURLOPT_POSTFIELDS, q->body_out);
 		curl_easy_setopt(q->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(q->body_out));
-	}
-	if (ctype) {
-		snprintf(hdr, sizeof(hdr), "Content-Type: %s", ctype);
-		q->hdrs = curl_slist_append(q->hdrs, hdr);
-	}
-	if (accept) {
-		snprintf(hdr, sizeof(hdr), "Accept: %s", accept);
-		q->hdrs = curl_slist_append(q->hdrs, hdr);
-	}
+		if (strcmp(method, "POST") != 0)
+			curl_easy_setopt(q->easy, CURLOPT_CUSTOMREQUEST, method);
+	} else if (strcmp(method, "GET") != 0)
+		curl_easy_setopt(q->easy, CURLOPT_CUSTOMREQUEST, method);
+	for (size_t i = 0; opts && opts->headers && opts->headers[i]; i++)
+		q->hdrs = curl_slist_append(q->hdrs, opts->headers[i]);
 	q->hdrs = curl_slist_append(q->hdrs, "Accept-Language: en");
 	curl_easy_setopt(q->easy, CURLOPT_HTTPHEADER, q->hdrs);
 	if (curl_multi_add_handle(h->multi, q->easy) != CURLM_OK)

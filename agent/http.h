@@ -27,9 +27,20 @@ struct http *http_new(const char *ca_bundle, const char *user_agent);
 void http_free(struct http *h);
 /* Ends every request in flight: each callback runs once with status 0 and "cancelled". */
 void http_cancel_all(struct http *h);
-/* <method> "GET", "HEAD" or "POST". <body> is copied. The callback runs from http_poll(). */
+/* <method> "GET", "HEAD", "POST", "PUT" or "DELETE". <body> is copied. The callback runs
+ * from http_poll(). */
 int http_request(struct http *h, const char *method, const char *url, const char *ctype,
     const char *body, const char *accept, http_cb cb, void *arg);
+
+/* The same with extra request headers ("Name: value", NULL-terminated list) and a total
+ * timeout (0: the default 30 s). */
+struct http_opts {
+	const char *const *headers;
+	long timeout_ms;
+	long connect_timeout_ms;
+};
+int http_request_ex(struct http *h, const char *method, const char *url,
+    const struct http_opts *opts, const char *body, http_cb cb, void *arg);
 /* Waits up to <timeout_ms> for HTTP progress or readiness of <extra> fds, then runs callbacks
  * of finished requests. */
 int http_poll(struct http *h, struct curl_waitfd *extra, unsigned n, int timeout_ms);
