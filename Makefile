@@ -8,7 +8,7 @@ CFLAGS  ?= -O2 -g
 WARN    := -std=c17 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wno-unused-parameter -D_GNU_SOURCE -fstack-protector-strong
 CPPFLAGS += -I. $(PKG_CFLAGS)
-LDLIBS  += $(PKG_LIBS) -lpthread
+LDLIBS  += $(PKG_LIBS) -lpthread -lm
 
 # SAN=1: the sanitized tree used by `make check`
 ifeq ($(SAN),1)

@@ -963,6 +963,12 @@ acme_revoke(struct acme *a, const unsigned char *der, size_t len, acme_done_cb d
 	return 0;
 }
 
+const char *
+acme_account_url(const struct acme *a)
+{
+	return a->acct == ACCT_READY ? a->kid : NULL;
+}
+
 void
 acme_prepare(struct acme *a)
 {

@@ -43,6 +43,8 @@ json_t *acme_orders_json(struct acme *a);
 /* The directory's renewalInfo URL, or NULL (ARI not offered / directory not loaded yet). */
 const char *acme_renewal_info_url(const struct acme *a);
 unsigned acme_orders_active(struct acme *a);
+/* The account URL once the account is ready, else NULL (agent thread only). */
+const char *acme_account_url(const struct acme *a);
 /* Loads the directory and the account ahead of the first order (ARI needs the directory). */
 void acme_prepare(struct acme *a);
 

@@ -12,10 +12,12 @@
 #include <time.h>
 
 #include "agent/acme.h"
+#include "agent/admission.h"
 #include "agent/acme_cert.h"
 #include "agent/evtimer.h"
 #include "agent/http.h"
 #include "agent/jws.h"
+#include "agent/limits.h"
 #include "agent/log.h"
 #include "agent/options.h"
 #include "agent/store.h"
@@ -33,6 +35,11 @@
 #define DNS_TIMEOUT_MS     1000
 #define PUBLIC_IPS_MAX     64
 
+struct inbox_item {
+	char *name;
+	char client[INET6_ADDRSTRLEN];
+};
+
 struct agent {
 	const struct jfe_options *opt;
 	pthread_t thread;
@@ -43,8 +50,11 @@ struct agent {
 	struct acme *acme;
 	struct timer_heap timers;
 	struct evtimer renew;
+	struct admission *adm;
+	struct limits *limits;
+	char identity[96];
 	pthread_mutex_t inbox_lock;
-	char *inbox[INBOX_MAX];
+	struct inbox_item inbox[INBOX_MAX];
 	unsigned ninbox;
 	struct sockaddr_storage pub[PUBLIC_IPS_MAX];
 	unsigned npub;
@@ -269,76 +279,43 @@ issue_start(const char *name)
 	}
 }
 
-static int
-addr_is_public_ip(const struct sockaddr_storage *a)
-{
-	for (unsigned i = 0; i < ag.npub; i++) {
-		struct sockaddr_storage p = ag.pub[i];
-
-		if (p.ss_family != a->ss_family)
-			continue;
-		if (a->ss_family == AF_INET6) {
-			((struct sockaddr_in6 *)&p)->sin6_port = ((const struct sockaddr_in6 *)a)->sin6_port;
-		} else
-			((struct sockaddr_in *)&p)->sin_port = ((const struct sockaddr_in *)a)->sin_port;
-		if (sa_equal(&p, a))
-			return 1;
-	}
-	return 0;
-}
-
 static void
-resolved(void *arg, const char *name, const struct resolve_result *res)
+admitted(void *arg, const char *name, int ok, const char *why, unsigned backoff_s)
 {
-	char *n = arg;
-	size_t i;
-
-	(void)name;
-	if (res->status == RESOLVE_CANCELLED) {
-		free(n);
-		return;
-	}
-	for (i = 0; i < res->n; i++)
-		if (addr_is_public_ip(&res->addr[i]))
-			break;
-	if (res->status != RESOLVE_OK || i == res->n) {
-		char why[96];
-
-		snprintf(why, sizeof(why), "does not resolve to this host (%s)",
-		    res->status == RESOLVE_OK ? "other addresses" : resolve_status_str(res->status));
-		log_info("agent: %s refused: %s", n, why);
-		certs_set_failed(n, REFUSE_BACKOFF_S, why);
-	} else
-		issue_start(n);
-	free(n);
+	(void)arg;
+	if (ok)
+		issue_start(name);
+	else
+		certs_set_failed(name, backoff_s, why);
 }
 
 /* A name a worker saw for the first time: admit it, then order it. */
 static void
-name_requested(char *name)
+name_requested(const char *name, const char *client)
 {
 	long wait = backoff_remaining(name);
-	char *copy;
 
 	if (wait > 0) {
 		certs_set_failed(name, (unsigned)wait, "backing off after failures");
 		return;
 	}
-	if ((copy = strdup(name)) == NULL || resolve_addrs(ag.res, name, resolved, copy) != 0) {
-		free(copy);
-		certs_set_failed(name, REFUSE_BACKOFF_S, "cannot resolve");
-	}
+	if (admission_check(ag.adm, name, client, acme_orders_active(ag.acme),
+	    acme_account_url(ag.acme), admitted, NULL) != 0)
+		certs_set_failed(name, REFUSE_BACKOFF_S, "out of memory");
 }
 
 /* Called by workers (certs_lookup) for a new name: queue it and wake the agent. */
 static void
-agent_request(const char *name)
+agent_request(const char *name, const char *client)
 {
 	char *n = strdup(name);
 
 	pthread_mutex_lock(&ag.inbox_lock);
 	if (n && ag.ninbox < INBOX_MAX) {
-		ag.inbox[ag.ninbox++] = n;
+		ag.inbox[ag.ninbox].name = n;
+		snprintf(ag.inbox[ag.ninbox].client, sizeof(ag.inbox[0].client), "%s",
+		    client ? client : "");
+		ag.ninbox++;
 		n = NULL;
 	}
 	pthread_mutex_unlock(&ag.inbox_lock);
@@ -485,7 +462,7 @@ agent_main(void *arg)
 		struct curl_waitfd wfd[16];
 		int fds[16], n, wait, rt;
 		unsigned ev[16];
-		char *batch[INBOX_MAX];
+		struct inbox_item batch[64];
 		unsigned nb;
 		struct timer *t;
 
@@ -512,19 +489,39 @@ agent_main(void *arg)
 				resolver_process(ag.res, wfd[i].fd, re);
 		}
 		resolver_process(ag.res, -1, 0);
+		/* A bounded batch per turn: a flood of names never starves HTTP and DNS. */
 		pthread_mutex_lock(&ag.inbox_lock);
-		nb = ag.ninbox;
-		memcpy(batch, ag.inbox, nb * sizeof(char *));
-		ag.ninbox = 0;
+		nb = ag.ninbox < 64 ? ag.ninbox : 64;
+		memcpy(batch, ag.inbox, nb * sizeof(batch[0]));
+		memmove(ag.inbox, ag.inbox + nb, (ag.ninbox - nb) * sizeof(batch[0]));
+		ag.ninbox -= nb;
 		pthread_mutex_unlock(&ag.inbox_lock);
+		if (ag.ninbox)
+			http_wakeup(ag.http);
 		for (unsigned i = 0; i < nb; i++) {
-			name_requested(batch[i]);
-			free(batch[i]);
+			name_requested(batch[i].name, batch[i].client);
+			free(batch[i].name);
 		}
 		while ((t = timer_pop_due(&ag.timers, now_ms())) != NULL)
 			((struct evtimer *)t)->fn((struct evtimer *)t);
 	}
 	return NULL;
+}
+
+/* Off AWS (and until IMDS says otherwise): "machine-id:" + the first 16 hex digits. */
+static void
+identity_default(char *out, size_t len)
+{
+	char mid[64] = "";
+	FILE *f = fopen("/etc/machine-id", "r");
+
+	if (f) {
+		if (fgets(mid, sizeof(mid), f) == NULL)
+			mid[0] = '\0';
+		fclose(f);
+	}
+	mid[strcspn(mid, "\r\n")] = '\0';
+	snprintf(out, len, "machine-id:%.16s", mid[0] ? mid : "unknown");
 }
 
 static int
@@ -612,6 +609,25 @@ agent_start(const struct jfe_options *o, void (*wake_workers)(void))
 	}
 	backoff_load();
 	ag.ari = json_object();
+	identity_default(ag.identity, sizeof(ag.identity));
+	{
+		struct limits_config lc = {
+			.per_hour = o->names_per_hour, .per_day = o->names_per_day,
+			.per_domain_week = o->names_per_domain_week,
+			.per_client_hour = o->names_per_client_hour,
+		};
+		struct admission_config adc = {
+			.allow = &o->allow_domain, .deny = &o->deny_domain,
+			.require_consent = o->require_consent, .max_orders = o->max_orders,
+		};
+
+		if ((ag.limits = limits_new(&lc, ag.store, ag.identity)) == NULL ||
+		    (ag.adm = admission_new(&adc, ag.res, ag.limits)) == NULL) {
+			agent_stop();
+			return -1;
+		}
+		admission_set_addrs(ag.adm, ag.pub, ag.npub);
+	}
 	certs_init(ag.issuing, agent_request, wake_workers);
 	store_load_all();
 	ag.renew.fn = renew_scan;
@@ -643,10 +659,14 @@ agent_stop(void)
 	ag.acme = NULL;
 	resolver_free(ag.res);
 	ag.res = NULL;
+	admission_free(ag.adm);
+	ag.adm = NULL;
+	limits_free(ag.limits);
+	ag.limits = NULL;
 	http_free(ag.http);
 	ag.http = NULL;
 	for (unsigned i = 0; i < ag.ninbox; i++)
-		free(ag.inbox[i]);
+		free(ag.inbox[i].name);
 	ag.ninbox = 0;
 	json_decref(ag.backoff);
 	ag.backoff = NULL;
@@ -663,4 +683,17 @@ json_t *
 agent_orders_json(void)
 {
 	return ag.acme ? acme_orders_json(ag.acme) : json_array();
+}
+
+json_t *
+agent_admission_json(void)
+{
+	json_t *j = json_object();
+
+	json_object_set_new(j, "identity", json_string(ag.identity));
+	if (ag.adm)
+		json_object_set_new(j, "refused", admission_status_json(ag.adm));
+	if (ag.limits)
+		json_object_set_new(j, "budgets", limits_status_json(ag.limits, time(NULL)));
+	return j;
 }

@@ -16,5 +16,7 @@ int agent_start(const struct jfe_options *o, void (*wake_workers)(void));
 void agent_stop(void);
 /* {"orders":[...]} for `jfe status` (thread-safe). */
 json_t *agent_orders_json(void);
+/* {"identity", "refused": {reason: count}, "budgets": {...}} (thread-safe). */
+json_t *agent_admission_json(void);
 
 #endif

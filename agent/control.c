@@ -146,14 +146,15 @@ control_status_json(const struct daemon_state *ds)
 		free(dump);
 	}
 	certs = certs_status_json();
-	j = json_pack("{s:s, s:i, s:I, s:I, s:o, s:o, s:O, s:O, s:o, s:o}",
+	j = json_pack("{s:s, s:i, s:I, s:I, s:o, s:o, s:O, s:O, s:o, s:o, s:o}",
 	    "version", JFE_VERSION, "pid", (int)getpid(),
 	    "started", (json_int_t)ds->started,
 	    "uptime_s", (json_int_t)(time(NULL) - ds->started),
 	    "interception", icpt, "traffic", traffic_json(ds),
 	    "certificates", json_object_get(certs, "certificates"),
 	    "refused", json_object_get(certs, "refused"),
-	    "orders", agent_orders_json(), "options", opts);
+	    "orders", agent_orders_json(), "admission", agent_admission_json(),
+	    "options", opts);
 	json_decref(certs);
 	return j;
 }

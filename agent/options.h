@@ -62,6 +62,8 @@ struct jfe_options {
 	unsigned max_conns;
 	unsigned drain_timeout_ms;
 	unsigned tls_probe_ms;
+	unsigned names_per_hour, names_per_day, names_per_domain_week, names_per_client_hour;
+	unsigned max_orders;
 	unsigned fwmark;
 	unsigned route_table;
 };

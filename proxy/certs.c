@@ -28,7 +28,7 @@ static struct {
 	struct cert_entry *b[CERTS_BUCKETS];
 	size_t n;
 	int enabled;
-	void (*request)(const char *);
+	void (*request)(const char *, const char *);
 	void (*changed)(void);
 } reg = { .lock = PTHREAD_RWLOCK_INITIALIZER };
 
@@ -74,7 +74,8 @@ entry_get(const char *name)
 }
 
 void
-certs_init(int issuance_enabled, void (*request)(const char *name), void (*changed)(void))
+certs_init(int issuance_enabled, void (*request)(const char *name, const char *client),
+    void (*changed)(void))
 {
 	reg.enabled = issuance_enabled;
 	reg.request = request;
@@ -125,13 +126,13 @@ status_of(struct cert_entry *e, uint64_t now)
 }
 
 enum cert_status
-certs_lookup(const char *name, int may_request, SSL_CTX **ctx)
+certs_lookup(const char *name, const char *client, int may_request, SSL_CTX **ctx)
 {
 	struct cert_entry *e;
 	enum cert_status st = (enum cert_status)-1;
 	uint64_t now = now_ms();
 	char wild[NAME_MAX_LEN + 2];
-	void (*req)(const char *) = NULL;
+	void (*req)(const char *, const char *) = NULL;
 
 	*ctx = NULL;
 	pthread_rwlock_rdlock(&reg.lock);
@@ -171,7 +172,7 @@ certs_lookup(const char *name, int may_request, SSL_CTX **ctx)
 	}
 	pthread_rwlock_unlock(&reg.lock);
 	if (req)
-		req(name);
+		req(name, client);
 	return st;
 }
 

@@ -16,16 +16,17 @@ struct cert_meta {
 	char issuer[128];
 };
 
-/* <request> is called (under no lock) for a name seen for the first time, so the agent can
- * admit and order it; <changed> after every change, so the workers resume waiting handshakes. */
-void certs_init(int issuance_enabled, void (*request)(const char *name),
+/* <request> is called (under no lock) for a name seen for the first time, with the address of
+ * the client that asked, so the agent can admit and order it; <changed> after every change, so the workers resume waiting handshakes. */
+void certs_init(int issuance_enabled, void (*request)(const char *name, const char *client),
     void (*changed)(void));
 void certs_shutdown(void);
 
 /* Worker side. <name> is normalised (names.h). READY: *ctx holds a reference. PENDING: an
  * order is in flight (requested now if the name was new and <may_request>). NONE: refused,
  * backing off, or issuance is off: serve the fallback. */
-enum cert_status certs_lookup(const char *name, int may_request, SSL_CTX **ctx);
+enum cert_status certs_lookup(const char *name, const char *client, int may_request,
+    SSL_CTX **ctx);
 /* Same, without side effects: for resuming parked handshakes. */
 enum cert_status certs_peek(const char *name);
 

@@ -41,7 +41,12 @@ tls_conn_select(void *app, SSL_CTX **ctx)
 	}
 	if (c->cert_fallback)
 		return CERT_NONE;
-	st = certs_lookup(c->cname, 1, ctx);
+	{
+		char client[INET6_ADDRSTRLEN];
+
+		st = certs_lookup(c->cname, sa_addr_str(&c->client, client, sizeof(client)), 1,
+		    ctx);
+	}
 	if (st == CERT_PENDING && !c->cert_wait) {
 		c->cert_wait = 1;
 		c->t_wait = c->w->now;
