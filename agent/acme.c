@@ -87,6 +87,7 @@ struct acme {
 	unsigned nnonces;
 	pthread_mutex_t lock;           /* guards <orders> links and steps for status readers */
 	int closing;
+	char kid_copy[512];             /* for readers on other threads, under <lock> */
 	struct order *orders;
 };
 
@@ -212,7 +213,7 @@ nonce_done(void *arg, struct http_resp *r)
 			struct http_resp fake = *r;
 
 			fake.status = 0;
-			snprintf(fake.error, sizeof(fake.error), "newNonce gave no Replay-Nonce");
+			snprintf(fake.error, sizeof(fake.error), "the CA's newNonce gave no Replay-Nonce");
 			q->on(q->a, q->o, &fake);
 		}
 		req_free(q);
@@ -312,11 +313,19 @@ acct_created(struct acme *a, struct order *unused, struct http_resp *r)
 		char why[400];
 
 		problem_of(r, type, sizeof(type), detail, sizeof(detail));
-		snprintf(why, sizeof(why), "newAccount failed: %s %s", type, detail);
+		if ((r->status == 200 || r->status == 201) && r->location == NULL)
+			snprintf(why, sizeof(why), "newAccount answered HTTP %ld without a Location",
+			    r->status);
+		else
+			snprintf(why, sizeof(why), "newAccount failed: %s%s%s", type, *type ? " " : "",
+			    detail);
 		acct_finish(a, 0, why);
 		return;
 	}
 	set_str(&a->kid, r->location);
+	pthread_mutex_lock(&a->lock);
+	snprintf(a->kid_copy, sizeof(a->kid_copy), "%s", a->kid);
+	pthread_mutex_unlock(&a->lock);
 	j = json_pack("{s:s, s:s}", "url", a->kid, "directory", a->cfg.directory);
 	acct_json = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
@@ -410,6 +419,9 @@ dir_loaded(void *arg, struct http_resp *r)
 		key_pem_free(key_pem);
 		free(acct_json);
 		if (a->acct_key && a->kid) {
+			pthread_mutex_lock(&a->lock);
+			snprintf(a->kid_copy, sizeof(a->kid_copy), "%s", a->kid);
+			pthread_mutex_unlock(&a->lock);
 			acct_finish(a, 1, NULL);
 			return;
 		}
@@ -479,6 +491,7 @@ order_free(struct order *o)
 	free(o);
 }
 
+/* The owner logs the outcome once (agent: "NAME: not issued (WHY)"). */
 static void
 order_fail(struct order *o, const char *why, long retry_after)
 {
@@ -487,7 +500,6 @@ order_fail(struct order *o, const char *why, long retry_after)
 		order_free(o);
 		return;
 	}
-	log_warn("acme: %s: %s", o->name, why);
 	o->done(o->arg, o->name, 0, why, retry_after, NULL, NULL);
 	order_free(o);
 }
@@ -771,7 +783,15 @@ on_new_order(struct acme *a, struct order *o, struct http_resp *r)
 	(void)a;
 	if (r->status != 201 || r->location == NULL || fin == NULL || st == NULL ||
 	    !json_is_array(json_object_get(j, "authorizations"))) {
-		order_fail_resp(o, "new order", r);
+		if (r->status == 201 || r->status == 200) {
+			char why[200];
+
+			snprintf(why, sizeof(why), "new order: HTTP %ld answer lacks %s", r->status,
+			    r->location == NULL ? "a Location" : j == NULL ? "a JSON body" :
+			    "status, finalize or authorizations");
+			order_fail(o, why, -1);
+		} else
+			order_fail_resp(o, "new order", r);
 		json_decref(j);
 		return;
 	}
@@ -1029,6 +1049,18 @@ acme_orders_active(struct acme *a)
 		n++;
 	pthread_mutex_unlock(&a->lock);
 	return n;
+}
+
+json_t *
+acme_account_json(struct acme *a)
+{
+	json_t *j;
+
+	pthread_mutex_lock(&a->lock);
+	j = json_pack("{s:s, s:s?}", "directory", a->cfg.directory, "account",
+	    a->kid_copy[0] ? a->kid_copy : NULL);
+	pthread_mutex_unlock(&a->lock);
+	return j;
 }
 
 json_t *

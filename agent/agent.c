@@ -438,8 +438,10 @@ renew_scan(struct evtimer *t)
 	char **names = NULL;
 	size_t n;
 
-	if (acme_renewal_info_url(ag.acme) == NULL && json_object_size(ag.ari))
-		acme_prepare(ag.acme);          /* the directory says whether ARI exists */
+	/* The directory says whether ARI exists; the account is needed for consent checks and
+	 * is better made before the first client waits on it. */
+	if (acme_renewal_info_url(ag.acme) == NULL || acme_account_url(ag.acme) == NULL)
+		acme_prepare(ag.acme);
 	ari_scan();
 	n = certs_due(time(NULL), &names, 16);
 	for (size_t i = 0; i < n; i++) {
@@ -691,6 +693,8 @@ agent_admission_json(void)
 	json_t *j = json_object();
 
 	json_object_set_new(j, "identity", json_string(ag.identity));
+	if (ag.acme && ag.issuing)
+		json_object_set_new(j, "acme", acme_account_json(ag.acme));
 	if (ag.adm)
 		json_object_set_new(j, "refused", admission_status_json(ag.adm));
 	if (ag.limits)

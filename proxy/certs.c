@@ -19,7 +19,7 @@ struct cert_entry {
 	enum name_state state;
 	uint64_t refused_until;         /* monotonic ms */
 	struct cert_meta meta;
-	char why[96];
+	char why[256];
 	char name[];
 };
 
