@@ -40,6 +40,8 @@ int acme_revoke(struct acme *a, const unsigned char *cert_der, size_t len, acme_
     void *arg);
 /* Orders in flight, for `jfe status` (thread-safe). */
 json_t *acme_orders_json(struct acme *a);
+/* {"directory", "account": URL or null} (thread-safe). */
+json_t *acme_account_json(struct acme *a);
 /* The directory's renewalInfo URL, or NULL (ARI not offered / directory not loaded yet). */
 const char *acme_renewal_info_url(const struct acme *a);
 unsigned acme_orders_active(struct acme *a);
