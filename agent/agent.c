@@ -22,6 +22,7 @@
 #include "agent/options.h"
 #include "agent/store.h"
 #include "agent/version.h"
+#include "providers/dns01.h"
 #include "providers/resolve.h"
 #include "proxy/certs.h"
 #include "proxy/challenge.h"
@@ -657,10 +658,13 @@ agent_stop(void)
 	acme_shutdown(ag.acme);
 	if (ag.http)
 		http_cancel_all(ag.http);
-	acme_free(ag.acme);
-	ag.acme = NULL;
+	/* The resolver first: its callbacks end the admission checks and DNS-01 waits that
+	 * were querying; then the waits that were between two queries. */
 	resolver_free(ag.res);
 	ag.res = NULL;
+	dns01_cancel_all();
+	acme_free(ag.acme);
+	ag.acme = NULL;
 	admission_free(ag.adm);
 	ag.adm = NULL;
 	limits_free(ag.limits);
