@@ -14,6 +14,7 @@
 #include "agent/jws.h"
 #include "agent/log.h"
 #include "agent/store.h"
+#include "providers/dns01.h"
 #include "proxy/challenge.h"
 #include "proxy/tls.h"
 
@@ -36,8 +37,8 @@ static const char *const step_names[] = {
 	"finalizing", "processing", "downloading", "revoking",
 };
 
-enum chal_type { CH_HTTP01, CH_TLSALPN01 };
-static const char *const chal_names[] = { "http-01", "tls-alpn-01" };
+enum chal_type { CH_HTTP01, CH_TLSALPN01, CH_DNS01, CH_MAX };
+static const char *const chal_names[] = { "http-01", "tls-alpn-01", "dns-01" };
 
 struct order {
 	struct evtimer tm;
@@ -46,7 +47,10 @@ struct order {
 	char name[256];
 	enum order_step step;
 	enum chal_type chal;
-	unsigned tried;                 /* bit per challenge type */
+	enum chal_type prefs[CH_MAX];   /* the types that can work for this name, in order */
+	unsigned nprefs, ipref;
+	char rrname[300];               /* dns-01: _acme-challenge.<identifier> */
+	char txt[64];
 	char *order_url, *finalize_url, *cert_url;
 	json_t *authz;                  /* array of URLs */
 	size_t iauthz;
@@ -453,14 +457,34 @@ acct_start(struct acme *a)
 /* ---- orders */
 
 static void
+dns_cleaned(void *arg, int ok, const char *why)
+{
+	char *rr = arg;
+
+	if (!ok)
+		log_warn("acme: %s: the challenge record was not removed: %s", rr, why);
+	free(rr);
+}
+
+static void
 order_unpublish(struct order *o)
 {
 	if (!o->published)
 		return;
 	if (o->chal == CH_HTTP01)
 		challenge_http_remove(o->token);
-	else
+	else if (o->chal == CH_TLSALPN01)
 		challenge_alpn_remove(o->name);
+	else {
+		/* Exactly the value we added goes; the order may be gone before it is done. */
+		char *rr = strdup(o->rrname);
+
+		if (rr == NULL || o->a->cfg.dns->ops->cleanup(o->a->cfg.dns, o->rrname, o->txt,
+		    dns_cleaned, rr) != 0) {
+			log_warn("acme: %s: cannot remove the challenge record", o->rrname);
+			free(rr);
+		}
+	}
 	o->published = 0;
 }
 
@@ -622,7 +646,8 @@ on_finalized(struct acme *a, struct order *o, struct http_resp *r)
 static void
 order_finalize(struct order *o)
 {
-	const char *names[1] = { o->name };
+	const char *names[2] = { o->name, o->name + 2 };
+	size_t nnames = strncmp(o->name, "*.", 2) == 0 ? 2 : 1;
 	uint8_t *der = NULL;
 	size_t len = 0;
 	char *b64 = NULL, *payload = NULL;
@@ -631,7 +656,7 @@ order_finalize(struct order *o)
 	/* A fresh key per certificate: a leaked old key never signs for a new one. */
 	EVP_PKEY_free(o->cert_key);
 	if ((o->cert_key = key_generate_p256()) == NULL ||
-	    csr_make(o->cert_key, names, 1, &der, &len) != 0 ||
+	    csr_make(o->cert_key, names, nnames, &der, &len) != 0 ||
 	    (b64 = b64url_encode_alloc(der, len)) == NULL) {
 		free(der);
 		order_fail(o, "cannot make the CSR", -1);
@@ -698,9 +723,62 @@ on_challenge_answered(struct acme *a, struct order *o, struct http_resp *r)
 	order_later(o, NULL, POLL_MIN_MS);
 }
 
+static void
+order_answer_challenge(struct order *o)
+{
+	log_debug("acme: %s: answering %s", o->name, chal_names[o->chal]);
+	order_set_step(o, OS_CHALLENGE);
+	/* "{}" tells the CA to validate now (RFC 8555 §7.5.1). */
+	if (acme_post(o->a, o, o->chal_url, "{}", 0, NULL, on_challenge_answered) != 0)
+		order_fail(o, "cannot answer the challenge", -1);
+}
+
+static void
+dns_visible(void *arg, int ok, const char *why)
+{
+	struct order *o = arg;
+	char msg[300];
+
+	if (ok) {
+		order_answer_challenge(o);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "dns-01 record %.200s: %s", o->rrname, why);
+	order_fail(o, msg, -1);
+}
+
+static void
+dns_presented(void *arg, int ok, const char *why)
+{
+	struct order *o = arg;
+	char msg[300];
+
+	if (!ok) {
+		o->published = 0;
+		snprintf(msg, sizeof(msg), "%s: %s", o->a->cfg.dns->ops->name, why);
+		order_fail(o, msg, -1);
+		return;
+	}
+	/* The provider says its servers have it; check what resolvers will see. */
+	if (dns01_wait_visible(o->a->cfg.res, o->a->timers, o->rrname, o->txt,
+	    o->a->cfg.dns_visible_ms, dns_visible, o) != 0)
+		order_fail(o, "cannot check the challenge record", -1);
+}
+
 static int
 order_publish(struct order *o)
 {
+	if (o->chal == CH_DNS01) {
+		if (dns01_txt_value(o->keyauth, o->txt) != 0)
+			return -1;
+		o->published = 1;
+		if (o->a->cfg.dns->ops->present(o->a->cfg.dns, o->rrname, o->txt, dns_presented,
+		    o) != 0) {
+			o->published = 0;
+			return -1;
+		}
+		return 0;
+	}
 	if (o->chal == CH_HTTP01) {
 		if (challenge_http_add(o->token, o->keyauth) != 0)
 			return -1;
@@ -758,17 +836,22 @@ on_authz(struct acme *a, struct order *o, struct http_resp *r)
 	set_str(&o->chal_url, json_string_value(json_object_get(found, "url")));
 	free(o->keyauth);
 	o->keyauth = NULL;
+	{
+		/* A wildcard's authorization names the base domain: the record lives there. */
+		const char *id = json_string_value(json_object_get(json_object_get(j,
+		    "identifier"), "value"));
+
+		snprintf(o->rrname, sizeof(o->rrname), "_acme-challenge.%s", id ? id : o->name);
+	}
 	if (o->token == NULL || o->chal_url == NULL ||
 	    key_authorization(a->acct_key, o->token, &o->keyauth) != 0 ||
 	    order_publish(o) != 0) {
 		order_fail(o, "cannot prepare the challenge", -1);
 		goto out;
 	}
-	log_debug("acme: %s: answering %s", o->name, chal_names[o->chal]);
-	order_set_step(o, OS_CHALLENGE);
-	/* "{}" tells the CA to validate now (RFC 8555 §7.5.1). */
-	if (acme_post(a, o, o->chal_url, "{}", 0, NULL, on_challenge_answered) != 0)
-		order_fail(o, "cannot answer the challenge", -1);
+	/* dns-01 answers once the record is visible (dns_presented → dns_visible). */
+	if (o->chal != CH_DNS01)
+		order_answer_challenge(o);
 out:
 	json_decref(j);
 }
@@ -865,6 +948,10 @@ order_next(struct order *o)
 		    o->name);
 		char *payload;
 
+		/* "*.example.com" is ordered with "example.com": one certificate serves both. */
+		if (strncmp(o->name, "*.", 2) == 0)
+			json_array_append_new(json_object_get(p, "identifiers"),
+			    json_pack("{s:s, s:s}", "type", "dns", "value", o->name + 2));
 		if (a->cfg.profile && json_object_get(json_object_get(json_object_get(a->dir,
 		    "meta"), "profiles"), a->cfg.profile))
 			json_object_set_new(p, "profile", json_string(a->cfg.profile));
@@ -916,18 +1003,39 @@ order_timer(struct evtimer *t)
 static void
 order_restart(struct order *o)
 {
-	o->tried |= 1u << o->chal;
-	for (int t = CH_HTTP01; t <= CH_TLSALPN01; t++) {
-		int usable = t == CH_HTTP01 ? o->a->cfg.http01 : o->a->cfg.tlsalpn01;
-
-		if (usable && !(o->tried & (1u << t))) {
-			o->chal = (enum chal_type)t;
-			order_set_step(o, OS_NEW_ORDER);
-			order_next(o);
-			return;
-		}
+	if (++o->ipref < o->nprefs) {
+		o->chal = o->prefs[o->ipref];
+		order_set_step(o, OS_NEW_ORDER);
+		order_next(o);
+		return;
 	}
 	order_fail(o, "no challenge type succeeded", -1);
+}
+
+/* Which challenge types can work for <name>, best first: wildcards only by DNS-01; a name in
+ * a zone the DNS provider manages by DNS-01 first when neither port 80 nor 443 is
+ * intercepted (the CA could not reach us), last otherwise. */
+static unsigned
+order_prefs(const struct acme *a, const char *name, enum chal_type *out)
+{
+	struct dns01 *d = a->cfg.dns;
+	int dns = d && d->ops->manages(d, strncmp(name, "*.", 2) == 0 ? name + 2 : name);
+	unsigned n = 0;
+
+	if (strncmp(name, "*.", 2) == 0) {
+		if (dns)
+			out[n++] = CH_DNS01;
+		return n;
+	}
+	if (dns && !a->cfg.http01 && !a->cfg.tlsalpn01)
+		out[n++] = CH_DNS01;
+	if (a->cfg.http01)
+		out[n++] = CH_HTTP01;
+	if (a->cfg.tlsalpn01)
+		out[n++] = CH_TLSALPN01;
+	if (dns && (a->cfg.http01 || a->cfg.tlsalpn01))
+		out[n++] = CH_DNS01;
+	return n;
 }
 
 static struct order *
@@ -943,7 +1051,8 @@ order_new(struct acme *a, const char *name, acme_done_cb done, void *arg)
 	o->done = done;
 	o->arg = arg;
 	o->started = time(NULL);
-	o->chal = a->cfg.http01 ? CH_HTTP01 : CH_TLSALPN01;
+	o->nprefs = order_prefs(a, name, o->prefs);
+	o->chal = o->nprefs ? o->prefs[0] : CH_HTTP01;
 	pthread_mutex_lock(&a->lock);
 	o->next = a->orders;
 	a->orders = o;
@@ -954,11 +1063,14 @@ order_new(struct acme *a, const char *name, acme_done_cb done, void *arg)
 int
 acme_order(struct acme *a, const char *name, acme_done_cb done, void *arg)
 {
+	enum chal_type prefs[CH_MAX];
 	struct order *o;
 
-	if (!a->cfg.http01 && !a->cfg.tlsalpn01) {
-		done(arg, name, 0, "no challenge type can work (ports 80 and 443 not intercepted)",
-		    -1, NULL, NULL);
+	if (order_prefs(a, name, prefs) == 0) {
+		done(arg, name, 0, strncmp(name, "*.", 2) == 0 ?
+		    "a wildcard needs a DNS provider managing its zone" :
+		    "no challenge type can work (ports 80 and 443 not intercepted, no DNS provider "
+		    "for the zone)", -1, NULL, NULL);
 		return 0;
 	}
 	if ((o = order_new(a, name, done, arg)) == NULL)

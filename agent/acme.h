@@ -9,6 +9,8 @@
 struct http;
 struct store;
 struct timer_heap;
+struct dns01;
+struct resolver;
 
 struct acme_config {
 	const char *directory;
@@ -17,6 +19,9 @@ struct acme_config {
 	const char *eab_hmac_key;       /* base64url, as the CA hands it out */
 	const char *profile;
 	int http01, tlsalpn01;          /* challenge types that can work here */
+	struct dns01 *dns;              /* DNS-01 provider, or NULL */
+	struct resolver *res;           /* to see a DNS-01 record before the CA looks */
+	unsigned dns_visible_ms;
 };
 
 /* <ok>: <key_pem> and <chain_pem> hold the new certificate (valid during the call only).

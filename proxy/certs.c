@@ -125,28 +125,55 @@ status_of(struct cert_entry *e, uint64_t now)
 	return (enum cert_status)-1;    /* unknown: may be requested */
 }
 
+/* The wildcard entry that covers <name> ("*.<parent>" for a subdomain, "*.<name>" for the
+ * base name a wildcard certificate also carries), if any. Under the lock. */
+static struct cert_entry *
+wildcard_entry(const char *name)
+{
+	char wild[NAME_MAX_LEN + 3];
+	struct cert_entry *w = NULL;
+
+	if (wildcard_of(name, wild, sizeof(wild)) == 0)
+		w = entry_find(wild);
+	if ((w == NULL || (w->ctx == NULL && w->state != NS_PENDING)) &&
+	    snprintf(wild, sizeof(wild), "*.%s", name) < (int)sizeof(wild))
+		w = entry_find(wild);
+	return w;
+}
+
+/* The name's status under the lock: its own entry, else a wildcard that covers it; a pending
+ * wildcard makes the name wait for it rather than order a certificate of its own. */
+static enum cert_status
+status_locked(const char *name, uint64_t now, struct cert_entry **out)
+{
+	struct cert_entry *e = entry_find(name), *w;
+	enum cert_status st = e ? status_of(e, now) : (enum cert_status)-1;
+
+	*out = e;
+	if (st == CERT_READY || name[0] == '*')
+		return st;
+	if ((w = wildcard_entry(name)) != NULL) {
+		if (w->ctx) {
+			*out = w;
+			return CERT_READY;
+		}
+		if (w->state == NS_PENDING)
+			return CERT_PENDING;
+	}
+	return st;
+}
+
 enum cert_status
 certs_lookup(const char *name, const char *client, int may_request, SSL_CTX **ctx)
 {
 	struct cert_entry *e;
-	enum cert_status st = (enum cert_status)-1;
+	enum cert_status st;
 	uint64_t now = now_ms();
-	char wild[NAME_MAX_LEN + 2];
 	void (*req)(const char *, const char *) = NULL;
 
 	*ctx = NULL;
 	pthread_rwlock_rdlock(&reg.lock);
-	if ((e = entry_find(name)) != NULL)
-		st = status_of(e, now);
-	if (st != CERT_READY && wildcard_of(name, wild, sizeof(wild)) == 0) {
-		struct cert_entry *w = entry_find(wild);
-
-		/* A wildcard we hold covers the name without an order of its own. */
-		if (w && w->ctx) {
-			e = w;
-			st = CERT_READY;
-		}
-	}
+	st = status_locked(name, now, &e);
 	if (st == CERT_READY) {
 		SSL_CTX_up_ref(e->ctx);
 		*ctx = e->ctx;
@@ -158,14 +185,16 @@ certs_lookup(const char *name, const char *client, int may_request, SSL_CTX **ct
 		return CERT_NONE;
 
 	pthread_rwlock_wrlock(&reg.lock);
-	e = entry_get(name);
-	if (e == NULL)
-		st = CERT_NONE;         /* table full: serve the fallback */
-	else if ((st = status_of(e, now)) == (enum cert_status)-1) {
-		/* First sight (or back-off over): exactly one requester asks the agent. */
-		e->state = NS_PENDING;
-		st = CERT_PENDING;
-		req = reg.request;
+	st = status_locked(name, now, &e);
+	if (st == (enum cert_status)-1) {
+		if ((e = entry_get(name)) == NULL)
+			st = CERT_NONE;         /* table full: serve the fallback */
+		else {
+			/* First sight (or back-off over): exactly one requester asks the agent. */
+			e->state = NS_PENDING;
+			st = CERT_PENDING;
+			req = reg.request;
+		}
 	} else if (st == CERT_READY) {
 		SSL_CTX_up_ref(e->ctx);
 		*ctx = e->ctx;
@@ -183,7 +212,7 @@ certs_peek(const char *name)
 	enum cert_status st = CERT_NONE;
 
 	pthread_rwlock_rdlock(&reg.lock);
-	if ((e = entry_find(name)) != NULL && status_of(e, now_ms()) == CERT_PENDING)
+	if (status_locked(name, now_ms(), &e) == CERT_PENDING)
 		st = CERT_PENDING;
 	pthread_rwlock_unlock(&reg.lock);
 	return st;
