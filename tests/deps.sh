@@ -9,7 +9,7 @@
 # missing. Quiet on success; on failure prints apt's output and exits non-zero.
 set -u
 
-BUILD_PKGS=(gcc make pkg-config libssl-dev libnftnl-dev libmnl-dev libcurl4-openssl-dev
+BUILD_PKGS=(gcc make pkg-config libssl-dev libnftnl-dev libmnl-dev libcurl4-openssl-dev libxml2-dev
 	libjansson-dev libc-ares-dev libpsl-dev libsystemd-dev)
 TEST_PKGS=(nftables iproute2 curl openssl socat python3 pebble bind9-dnsutils procps coreutils)
 DEMO_PKGS=(nftables iproute2 curl openssl python3 procps coreutils pebble)
