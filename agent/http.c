@@ -225,6 +225,8 @@ http_request_ex(struct http *h, const char *method, const char *url,
 			curl_easy_setopt(q->easy, CURLOPT_CUSTOMREQUEST, method);
 	} else if (strcmp(method, "GET") != 0)
 		curl_easy_setopt(q->easy, CURLOPT_CUSTOMREQUEST, method);
+	if (opts && opts->no_proxy)
+		curl_easy_setopt(q->easy, CURLOPT_NOPROXY, "*");
 	for (size_t i = 0; opts && opts->headers && opts->headers[i]; i++)
 		q->hdrs = curl_slist_append(q->hdrs, opts->headers[i]);
 	q->hdrs = curl_slist_append(q->hdrs, "Accept-Language: en");

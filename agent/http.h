@@ -38,6 +38,7 @@ struct http_opts {
 	const char *const *headers;
 	long timeout_ms;
 	long connect_timeout_ms;
+	int no_proxy;                   /* never through a proxy (instance metadata) */
 };
 int http_request_ex(struct http *h, const char *method, const char *url,
     const struct http_opts *opts, const char *body, http_cb cb, void *arg);

@@ -155,7 +155,7 @@ r53_parse_zones(const char *xml, size_t len, struct r53_zone **zones, size_t *n,
 		for (size_t i = 0; i < l; i++)
 			if (buf[i] >= 'A' && buf[i] <= 'Z')
 				buf[i] = (char)(buf[i] - 'A' + 'a');
-		snprintf(zz->name, sizeof(zz->name), "%s", buf);
+		snprintf(zz->name, sizeof(zz->name), "%.255s", buf);
 		child_text(z, "Id", buf, sizeof(buf));
 		snprintf(zz->id, sizeof(zz->id), "%.63s", strncmp(buf, "/hostedzone/", 12) == 0 ?
 		    buf + 12 : buf);
