@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <pthread.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 
 #include "agent/acme.h"
+#include "agent/cloud.h"
 #include "agent/admission.h"
 #include "agent/acme_cert.h"
 #include "agent/evtimer.h"
@@ -22,9 +24,12 @@
 #include "agent/options.h"
 #include "agent/store.h"
 #include "agent/version.h"
+#include "providers/cloudflare.h"
 #include "providers/dns01.h"
+#include "providers/route53.h"
 #include "providers/resolve.h"
 #include "proxy/certs.h"
+#include "proxy/names.h"
 #include "proxy/challenge.h"
 #include "proxy/sockaddr.h"
 
@@ -34,7 +39,6 @@
 #define FAIL_BACKOFF_MIN_S 60
 #define FAIL_BACKOFF_MAX_S (6 * 3600)
 #define DNS_TIMEOUT_MS     1000
-#define PUBLIC_IPS_MAX     64
 
 struct inbox_item {
 	char *name;
@@ -53,12 +57,11 @@ struct agent {
 	struct evtimer renew;
 	struct admission *adm;
 	struct limits *limits;
-	char identity[96];
 	pthread_mutex_t inbox_lock;
 	struct inbox_item inbox[INBOX_MAX];
 	unsigned ninbox;
-	struct sockaddr_storage pub[PUBLIC_IPS_MAX];
-	unsigned npub;
+	struct cloud *cloud;
+	struct dns01 *dns;
 	json_t *backoff;                /* name → {"failures":n,"until":epoch} (persisted) */
 	json_t *ari;                    /* name → {"id":certID,"next":epoch,"busy":bool} */
 	void (*wake_workers)(void);
@@ -68,6 +71,7 @@ struct agent {
 static struct agent ag;
 
 static void renew_schedule(time_t at);
+static void wildcards_ensure(void);
 
 /* ---- certificates in the registry */
 
@@ -443,6 +447,7 @@ renew_scan(struct evtimer *t)
 	 * is better made before the first client waits on it. */
 	if (acme_renewal_info_url(ag.acme) == NULL || acme_account_url(ag.acme) == NULL)
 		acme_prepare(ag.acme);
+	wildcards_ensure();
 	ari_scan();
 	n = certs_due(time(NULL), &names, 16);
 	for (size_t i = 0; i < n; i++) {
@@ -511,61 +516,84 @@ agent_main(void *arg)
 	return NULL;
 }
 
-/* Off AWS (and until IMDS says otherwise): "machine-id:" + the first 16 hex digits. */
 static void
-identity_default(char *out, size_t len)
+identity_changed(const char *identity)
 {
-	char mid[64] = "";
-	FILE *f = fopen("/etc/machine-id", "r");
+	/* Budgets are spent under the instance they belong to. */
+	if (ag.limits)
+		limits_set_identity(ag.limits, identity);
+}
 
-	if (f) {
-		if (fgets(mid, sizeof(mid), f) == NULL)
-			mid[0] = '\0';
-		fclose(f);
+static void
+addrs_changed(const struct sockaddr_storage *a, size_t n)
+{
+	if (ag.adm)
+		admission_set_addrs(ag.adm, a, n);
+}
+
+/* Reads a secret file: the first line, trimmed. */
+static char *
+read_secret_file(const char *path)
+{
+	char buf[1024] = "";
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL) {
+		log_err("agent: %s: %s", path, strerror(errno));
+		return NULL;
 	}
-	mid[strcspn(mid, "\r\n")] = '\0';
-	snprintf(out, len, "machine-id:%.16s", mid[0] ? mid : "unknown");
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	{
+		char *s = strdup(buf);
+
+		OPENSSL_cleanse(buf, sizeof(buf));
+		return s;
+	}
 }
 
 static int
-public_ips_init(const struct jfe_options *o)
+dns_provider_start(const struct jfe_options *o)
 {
-	struct ifaddrs *ifa = NULL, *i;
-
-	for (size_t k = 0; k < o->public_ip.n && ag.npub < PUBLIC_IPS_MAX; k++) {
-		struct sockaddr_storage *s = &ag.pub[ag.npub];
-
-		memset(s, 0, sizeof(*s));
-		if (inet_pton(AF_INET, o->public_ip.v[k], &((struct sockaddr_in *)s)->sin_addr) == 1)
-			s->ss_family = AF_INET;
-		else if (inet_pton(AF_INET6, o->public_ip.v[k],
-		    &((struct sockaddr_in6 *)s)->sin6_addr) == 1)
-			s->ss_family = AF_INET6;
-		else
-			continue;
-		ag.npub++;
-	}
-	if (ag.npub)
+	if (o->dns_provider == NULL)
 		return 0;
-	/* Not given: this host's own non-loopback addresses. */
-	if (getifaddrs(&ifa) != 0)
-		return -1;
-	for (i = ifa; i && ag.npub < PUBLIC_IPS_MAX; i = i->ifa_next) {
-		struct sockaddr_storage s;
+	if (strcmp(o->dns_provider, "route53") == 0)
+		ag.dns = route53_new(ag.http, &ag.timers, o->route53_endpoint, cloud_aws_credentials,
+		    ag.cloud);
+	else {
+		char *tok = o->cloudflare_token_file ? read_secret_file(o->cloudflare_token_file) :
+		    (getenv("CLOUDFLARE_API_TOKEN") ? strdup(getenv("CLOUDFLARE_API_TOKEN")) : NULL);
 
-		if (i->ifa_addr == NULL || (i->ifa_addr->sa_family != AF_INET &&
-		    i->ifa_addr->sa_family != AF_INET6))
-			continue;
-		memset(&s, 0, sizeof(s));
-		memcpy(&s, i->ifa_addr, i->ifa_addr->sa_family == AF_INET6 ?
-		    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
-		if (sa_is_loopback(&s) || (s.ss_family == AF_INET6 &&
-		    IN6_IS_ADDR_LINKLOCAL(&((struct sockaddr_in6 *)&s)->sin6_addr)))
-			continue;
-		ag.pub[ag.npub++] = s;
+		ag.dns = cloudflare_new(ag.http, &ag.timers, o->cloudflare_endpoint, tok);
+		if (tok) {
+			OPENSSL_cleanse(tok, strlen(tok));
+			free(tok);
+		}
 	}
-	freeifaddrs(ifa);
-	return 0;
+	return ag.dns ? 0 : -1;
+}
+
+/* --wildcard DOMAIN: *.DOMAIN (with DOMAIN) once, by DNS-01, outside the per-name budgets:
+ * the operator asked for it. */
+static void
+wildcards_ensure(void)
+{
+	for (size_t i = 0; i < ag.opt->wildcard.n; i++) {
+		char name[NAME_MAX_LEN + 3], norm[NAME_MAX_LEN + 3];
+		const char *d = ag.opt->wildcard.v[i];
+
+		if (strncmp(d, "*.", 2) == 0)
+			d += 2;
+		snprintf(name, sizeof(name), "*.%s", d);
+		if (name_normalize(name, strlen(name), norm, 1) != 0) {
+			log_warn("agent: --wildcard %s: not a domain name", ag.opt->wildcard.v[i]);
+			continue;
+		}
+		if (certs_wants_order(norm) && backoff_remaining(norm) == 0)
+			issue_start(norm);
+	}
 }
 
 static void
@@ -590,7 +618,9 @@ agent_start(const struct jfe_options *o, void (*wake_workers)(void))
 		.directory = o->acme_directory, .email = o->email, .eab_kid = o->eab_kid,
 		.eab_hmac_key = o->eab_hmac_key, .profile = o->acme_profile,
 		.http01 = port_set_has(&o->ports, 80), .tlsalpn01 = port_set_has(&o->ports, 443),
+		.dns_visible_ms = o->dns_visible_timeout_s * 1000,
 	};
+	struct cloud_hooks hooks = { .identity = identity_changed, .addrs = addrs_changed };
 	char ua[64];
 
 	memset(&ag, 0, sizeof(ag));
@@ -604,15 +634,20 @@ agent_start(const struct jfe_options *o, void (*wake_workers)(void))
 	if ((ag.http = http_new(o->acme_ca_bundle, ua)) == NULL ||
 	    (ag.res = resolver_new((const char *const *)o->dns_server.v, o->dns_server.n,
 	    DNS_TIMEOUT_MS, 2)) == NULL ||
-	    (ag.acme = acme_new(&ac, ag.http, ag.store, &ag.timers)) == NULL ||
-	    public_ips_init(o) != 0) {
+	    (ag.cloud = cloud_new(o, ag.http, &ag.timers, &hooks)) == NULL ||
+	    dns_provider_start(o) != 0) {
 		log_err("agent: set-up failed");
+		agent_stop();
+		return -1;
+	}
+	ac.dns = ag.dns;
+	ac.res = ag.res;
+	if ((ag.acme = acme_new(&ac, ag.http, ag.store, &ag.timers)) == NULL) {
 		agent_stop();
 		return -1;
 	}
 	backoff_load();
 	ag.ari = json_object();
-	identity_default(ag.identity, sizeof(ag.identity));
 	{
 		struct limits_config lc = {
 			.per_hour = o->names_per_hour, .per_day = o->names_per_day,
@@ -624,12 +659,13 @@ agent_start(const struct jfe_options *o, void (*wake_workers)(void))
 			.require_consent = o->require_consent, .max_orders = o->max_orders,
 		};
 
-		if ((ag.limits = limits_new(&lc, ag.store, ag.identity)) == NULL ||
+		if ((ag.limits = limits_new(&lc, ag.store, cloud_identity(ag.cloud))) == NULL ||
 		    (ag.adm = admission_new(&adc, ag.res, ag.limits)) == NULL) {
 			agent_stop();
 			return -1;
 		}
-		admission_set_addrs(ag.adm, ag.pub, ag.npub);
+		/* The addresses known so far; IMDS adds its own when it answers. */
+		cloud_refresh_now(ag.cloud);
 	}
 	certs_init(ag.issuing, agent_request, wake_workers);
 	store_load_all();
@@ -663,8 +699,13 @@ agent_stop(void)
 	resolver_free(ag.res);
 	ag.res = NULL;
 	dns01_cancel_all();
+	if (ag.dns)
+		ag.dns->ops->free(ag.dns);
+	ag.dns = NULL;
 	acme_free(ag.acme);
 	ag.acme = NULL;
+	cloud_free(ag.cloud);
+	ag.cloud = NULL;
 	admission_free(ag.adm);
 	ag.adm = NULL;
 	limits_free(ag.limits);
@@ -696,7 +737,10 @@ agent_admission_json(void)
 {
 	json_t *j = json_object();
 
-	json_object_set_new(j, "identity", json_string(ag.identity));
+	if (ag.cloud)
+		json_object_set_new(j, "identity", cloud_status_json(ag.cloud));
+	if (ag.dns)
+		json_object_set_new(j, "dns_provider", ag.dns->ops->status(ag.dns));
 	if (ag.acme && ag.issuing)
 		json_object_set_new(j, "acme", acme_account_json(ag.acme));
 	if (ag.adm)

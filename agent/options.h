@@ -42,6 +42,9 @@ struct jfe_options {
 	char *hostname;
 	int require_consent;
 	char *imds_endpoint;
+	char *imds_cert;
+	char *cloudflare_token_file;
+	unsigned dns_visible_timeout_s;
 	char *dns_provider;
 	char *route53_endpoint;
 	char *cloudflare_endpoint;

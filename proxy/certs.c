@@ -205,6 +205,19 @@ certs_lookup(const char *name, const char *client, int may_request, SSL_CTX **ct
 	return st;
 }
 
+int
+certs_wants_order(const char *name)
+{
+	struct cert_entry *e;
+	int want;
+
+	pthread_rwlock_rdlock(&reg.lock);
+	e = entry_find(name);
+	want = e == NULL || status_of(e, now_ms()) == (enum cert_status)-1;
+	pthread_rwlock_unlock(&reg.lock);
+	return want;
+}
+
 enum cert_status
 certs_peek(const char *name)
 {

@@ -27,6 +27,8 @@ void certs_shutdown(void);
  * backing off, or issuance is off: serve the fallback. */
 enum cert_status certs_lookup(const char *name, const char *client, int may_request,
     SSL_CTX **ctx);
+/* 1 when <name> has no certificate, no order in flight and no refusal in force. */
+int certs_wants_order(const char *name);
 /* Same, without side effects: for resuming parked handshakes. */
 enum cert_status certs_peek(const char *name);
 
