@@ -260,8 +260,10 @@ jfe_start() {
 		bed_log "jfe_start: no executable at JFE_BIN=$JFE_BIN"
 		return 1
 	fi
+	# The instance metadata service is looked for on loopback, where nothing answers, never
+	# at its real address: tests reach nothing outside their own namespaces.
 	spawn "$NS_SRV" "$JFE_LOG" "$JFE_BIN" run -c "$JFE_CACHE" --acme-directory none \
-		--control-socket "$JFE_SOCK" -v "$@"
+		--imds-endpoint http://127.0.0.1:9 --control-socket "$JFE_SOCK" -v "$@"
 	JFE_PID=$LASTPID
 	deadline_n=$(( ${JFE_START_TIMEOUT:-20} * 20 ))
 	for ((i = 0; i < deadline_n; i++)); do
