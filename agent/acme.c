@@ -754,7 +754,8 @@ dns_presented(void *arg, int ok, const char *why)
 	char msg[300];
 
 	if (!ok) {
-		o->published = 0;
+		/* Still published: the change may have landed after all; cleanup is exact and
+		 * harmless when nothing is there. */
 		snprintf(msg, sizeof(msg), "%s: %s", o->a->cfg.dns->ops->name, why);
 		order_fail(o, msg, -1);
 		return;
@@ -1019,7 +1020,8 @@ static unsigned
 order_prefs(const struct acme *a, const char *name, enum chal_type *out)
 {
 	struct dns01 *d = a->cfg.dns;
-	int dns = d && d->ops->manages(d, strncmp(name, "*.", 2) == 0 ? name + 2 : name);
+	/* An unknown zone list counts as managed: present() then fails with the reason. */
+	int dns = d && d->ops->manages(d, strncmp(name, "*.", 2) == 0 ? name + 2 : name) != 0;
 	unsigned n = 0;
 
 	if (strncmp(name, "*.", 2) == 0) {

@@ -18,7 +18,7 @@
 #define CF_DUPLICATE      81058         /* "An identical record already exists." */
 
 enum cf_kind { CF_PRESENT, CF_CLEANUP, CF_ZONES };
-enum cf_stage { CS_ZONES, CS_CREATE, CS_FIND, CS_DELETE };
+enum cf_stage { CS_ZONES, CS_CREATE, CS_FIND, CS_DELETE, CS_FAIL };
 
 struct cf_zone {
 	char name[256];
@@ -36,6 +36,7 @@ struct cf_op {
 	char zone_id[64];
 	char record_id[64];
 	unsigned tries, page;
+	char why[400];
 	dns01_cb cb;
 	void *arg;
 };
@@ -59,6 +60,7 @@ struct cloudflare {
 	char last_error[320];
 	struct cf_op *ops;
 	struct evtimer refresh;
+	int zones_known, zones_busy;
 };
 
 static void cf_step(struct evtimer *t);
@@ -104,6 +106,16 @@ op_done(struct cf_op *op, int ok, const char *why)
 {
 	struct cloudflare *cf = op->cf;
 
+	if (op->kind == CF_ZONES) {
+		cf->zones_busy = 0;
+		free(cf->loading);
+		cf->loading = NULL;
+		cf->nloading = 0;
+		if (!ok) {
+			log_warn("cloudflare: cannot list the zones: %s", why ? why : "?");
+			timer_arm(cf->timers, &cf->refresh.t, now_ms() + 5000);
+		}
+	}
 	if (op->prev)
 		op->prev->next = op->next;
 	else
@@ -367,6 +379,7 @@ on_zones(void *arg, struct http_resp *r)
 	cf->nzones = cf->nloading;
 	cf->loading = NULL;
 	cf->nloading = 0;
+	cf->zones_known = 1;
 	log_info("cloudflare: %zu zones", cf->nzones);
 	op_done(op, 1, NULL);
 }
@@ -420,6 +433,9 @@ cf_step(struct evtimer *t)
 	case CS_DELETE:
 		cf_delete(op);
 		break;
+	case CS_FAIL:
+		op_done(op, 0, op->why);
+		break;
 	}
 }
 
@@ -430,9 +446,11 @@ zones_refresh(struct evtimer *t)
 	    offsetof(struct cloudflare, refresh));
 	struct cf_op *op;
 
-	if (cf->loading == NULL && (op = op_new(cf, CF_ZONES, NULL, NULL)) != NULL)
-		cf_zones_page(op);
 	timer_arm(cf->timers, &cf->refresh.t, now_ms() + CF_ZONE_REFRESH * 1000ULL);
+	if (cf->zones_busy || (op = op_new(cf, CF_ZONES, NULL, NULL)) == NULL)
+		return;
+	cf->zones_busy = 1;
+	cf_zones_page(op);
 }
 
 /* The zone for <name>: walk up its labels until one is a zone the token can see. */
@@ -449,7 +467,11 @@ zone_for(struct cloudflare *cf, const char *name)
 static int
 cf_manages(struct dns01 *d, const char *name)
 {
-	return zone_for((struct cloudflare *)d, name) != NULL;
+	struct cloudflare *cf = (struct cloudflare *)d;
+
+	if (!cf->zones_known)
+		return -1;
+	return zone_for(cf, name) != NULL;
 }
 
 static int
@@ -460,8 +482,16 @@ cf_start(struct dns01 *d, enum cf_kind kind, const char *rrname, const char *val
 	const struct cf_zone *z = zone_for(cf, rrname);
 	struct cf_op *op;
 
-	if (z == NULL || (op = op_new(cf, kind, cb, arg)) == NULL)
+	if ((op = op_new(cf, kind, cb, arg)) == NULL)
 		return -1;
+	if (z == NULL) {
+		snprintf(op->why, sizeof(op->why), "no zone for %.100s (%.250s)", rrname,
+		    cf->zones_known ? "not among the token's zones" : cf->last_error[0] ?
+		    cf->last_error : "zone list not loaded yet");
+		op->stage = CS_FAIL;
+		timer_arm(cf->timers, &op->tm.t, now_ms());
+		return 0;
+	}
 	snprintf(op->rrname, sizeof(op->rrname), "%s", rrname);
 	snprintf(op->value, sizeof(op->value), "%s", value);
 	snprintf(op->zone_id, sizeof(op->zone_id), "%s", z->id);

@@ -16,7 +16,8 @@ struct dns01;
 
 struct dns01_ops {
 	const char *name;
-	/* 1 when one of the provider's zones covers <name> (from its cached zone list). */
+	/* 1 when one of the provider's zones covers <name> (from its cached zone list), 0 when
+	 * none does, -1 when the list is not known yet (then present() says why it fails). */
 	int (*manages)(struct dns01 *d, const char *name);
 	/* Adds <value> to the TXT set at <rrname> (merging with what is there) and calls <cb>
 	 * once the provider says the change is live on its servers. */

@@ -17,13 +17,13 @@
 #define R53_RETRIES      6              /* throttling and PriorRequestNotComplete */
 #define R53_BACKOFF_MS   400
 #define R53_POLL_MS      2000
-#define R53_POLLS        90             /* GetChange: three minutes to INSYNC */
 #define R53_ZONES_MAX    1000
 #define R53_ZONE_REFRESH 600            /* seconds */
+#define R53_ZONE_RETRY   5              /* seconds, after a failed listing */
 #define R53_VALUES_MAX   32
 
 enum r53_kind { R53_PRESENT, R53_CLEANUP, R53_ZONES };
-enum r53_stage { ST_LIST, ST_CHANGE, ST_POLL };
+enum r53_stage { ST_LIST, ST_CHANGE, ST_POLL, ST_FAIL };
 
 struct r53_op {
 	struct evtimer tm;              /* first: retries and polls */
@@ -37,6 +37,7 @@ struct r53_op {
 	char change_id[128];
 	char next_name[256], next_id[64];
 	unsigned tries, polls;
+	char why[400];                  /* ST_FAIL: reported from the loop, never inline */
 	dns01_cb cb;
 	void *arg;
 };
@@ -56,6 +57,9 @@ struct route53 {
 	char last_error[320];
 	struct r53_op *ops;
 	struct evtimer refresh;
+	unsigned max_polls;             /* GetChange polls before giving up */
+	int zones_known;                /* one listing succeeded */
+	int zones_busy;
 };
 
 static void r53_step(struct r53_op *op);
@@ -292,6 +296,17 @@ op_done(struct r53_op *op, int ok, const char *why)
 {
 	struct route53 *r = op->r;
 
+	if (op->kind == R53_ZONES) {
+		r->zones_busy = 0;
+		free(r->loading);
+		r->loading = NULL;
+		r->nloading = 0;
+		if (!ok) {
+			/* Credentials may still be on their way (instance role): soon again. */
+			log_warn("route53: cannot list the hosted zones: %s", why ? why : "?");
+			timer_arm(r->timers, &r->refresh.t, now_ms() + R53_ZONE_RETRY * 1000ULL);
+		}
+	}
 	if (op->prev)
 		op->prev->next = op->next;
 	else
@@ -370,6 +385,8 @@ r53_retry(struct r53_op *op, struct http_resp *resp, const char *code)
 	    strcmp(code, "PriorRequestNotComplete") != 0) || op->tries >= R53_RETRIES)
 		return 0;
 	ms = R53_BACKOFF_MS << op->tries;
+	if (ms > 5000)
+		ms = 5000;
 	op->tries++;
 	log_info("route53: %s, retrying in %u ms", code, ms);
 	timer_arm(op->r->timers, &op->tm.t, now_ms() + ms);
@@ -442,7 +459,7 @@ on_change_polled(void *arg, struct http_resp *resp)
 		op_done(op, 1, NULL);
 		return;
 	}
-	if (++op->polls >= R53_POLLS) {
+	if (++op->polls >= op->r->max_polls) {
 		r53_error(op->r, "a change never reached INSYNC");
 		op_done(op, 0, "the change never reached INSYNC");
 		return;
@@ -619,6 +636,7 @@ on_zones(void *arg, struct http_resp *resp)
 	r->loading = NULL;
 	r->nloading = 0;
 	r->zones_at = time(NULL);
+	r->zones_known = 1;
 	log_info("route53: %zu hosted zones", r->nzones);
 	op_done(op, 1, NULL);
 }
@@ -676,6 +694,9 @@ r53_step(struct r53_op *op)
 		/* A throttled change is recomputed from a fresh listing. */
 		r53_list(op);
 		break;
+	case ST_FAIL:
+		op_done(op, 0, op->why);
+		break;
 	}
 }
 
@@ -683,13 +704,14 @@ static void
 zones_refresh(struct evtimer *t)
 {
 	struct route53 *r = (struct route53 *)((char *)t - offsetof(struct route53, refresh));
-	struct r53_op *op = op_new(r, R53_ZONES, NULL, NULL);
+	struct r53_op *op;
 
-	if (op) {
-		op->stage = ST_LIST;
-		r53_zones_page(op);
-	}
 	timer_arm(r->timers, &r->refresh.t, now_ms() + R53_ZONE_REFRESH * 1000ULL);
+	if (r->zones_busy || (op = op_new(r, R53_ZONES, NULL, NULL)) == NULL)
+		return;
+	r->zones_busy = 1;
+	op->stage = ST_LIST;
+	r53_zones_page(op);
 }
 
 /* The longest public zone that covers <name>, or NULL. */
@@ -712,10 +734,15 @@ zone_for(struct route53 *r, const char *name)
 	return best;
 }
 
+/* 1 yes, 0 no, -1 unknown yet (no zone listing has succeeded). */
 static int
 r53_manages(struct dns01 *d, const char *name)
 {
-	return zone_for((struct route53 *)d, name) != NULL;
+	struct route53 *r = (struct route53 *)d;
+
+	if (!r->zones_known)
+		return -1;
+	return zone_for(r, name) != NULL;
 }
 
 static int
@@ -727,10 +754,17 @@ r53_start(struct dns01 *d, enum r53_kind kind, const char *rrname, const char *v
 	    rrname + 16 : rrname);
 	struct r53_op *op;
 
-	if (z == NULL)
-		return -1;
 	if ((op = op_new(r, kind, cb, arg)) == NULL)
 		return -1;
+	if (z == NULL) {
+		/* Unknown zones: say why (from the loop), the owner backs off and comes again. */
+		snprintf(op->why, sizeof(op->why), "no hosted zone for %.100s (%.250s)", rrname,
+		    r->zones_known ? "not among the account's public zones" : r->last_error[0] ?
+		    r->last_error : "zone list not loaded yet");
+		op->stage = ST_FAIL;
+		timer_arm(r->timers, &op->tm.t, now_ms());
+		return 0;
+	}
 	snprintf(op->rrname, sizeof(op->rrname), "%s.", rrname);
 	snprintf(op->value, sizeof(op->value), "%s", value);
 	snprintf(op->zone_id, sizeof(op->zone_id), "%s", z->id);
@@ -787,7 +821,7 @@ static const struct dns01_ops r53_ops = {
 
 struct dns01 *
 route53_new(struct http *h, struct timer_heap *timers, const char *endpoint, aws_creds_fn creds,
-    void *creds_arg)
+    void *creds_arg, unsigned change_timeout_ms)
 {
 	struct route53 *r = calloc(1, sizeof(*r));
 	const char *hs;
@@ -799,6 +833,7 @@ route53_new(struct http *h, struct timer_heap *timers, const char *endpoint, aws
 	r->timers = timers;
 	r->creds = creds;
 	r->creds_arg = creds_arg;
+	r->max_polls = change_timeout_ms / R53_POLL_MS ? change_timeout_ms / R53_POLL_MS : 1;
 	snprintf(r->endpoint, sizeof(r->endpoint), "%s", endpoint ? endpoint :
 	    "https://route53.amazonaws.com");
 	if (r->endpoint[strlen(r->endpoint) - 1] == '/')

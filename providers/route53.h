@@ -13,9 +13,10 @@ struct timer_heap;
 typedef int (*aws_creds_fn)(void *arg, struct aws_credentials *out);
 
 /* <endpoint>: "https://route53.amazonaws.com" unless --route53-endpoint says otherwise. The
- * zone list is fetched at once and refreshed; manages() answers from it. */
+ * zone list is fetched at once and refreshed; manages() answers from it. A change not INSYNC
+ * within <change_timeout_ms> fails. */
 struct dns01 *route53_new(struct http *h, struct timer_heap *timers, const char *endpoint,
-    aws_creds_fn creds, void *creds_arg);
+    aws_creds_fn creds, void *creds_arg, unsigned change_timeout_ms);
 
 /* Parsing, exposed for the unit tests. Each returns 0 / -1. */
 struct r53_zone {
