@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,14 +60,42 @@ fallback_hostname(const struct jfe_options *o, char *buf, size_t len)
 	buf[len - 1] = '\0';
 }
 
+/* systemd's watchdog: a timerfd at half the interval it asks for, or -1. */
+static int
+watchdog_timer(void)
+{
+	uint64_t usec = 0;
+	struct itimerspec its;
+	int fd;
+
+	if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+		return -1;
+	if ((fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC)) < 0)
+		return -1;
+	memset(&its, 0, sizeof(its));
+	its.it_interval.tv_sec = (time_t)(usec / 2 / 1000000);
+	its.it_interval.tv_nsec = (long)(usec / 2 % 1000000) * 1000;
+	its.it_value = its.it_interval;
+	if (timerfd_settime(fd, 0, &its, NULL) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static int
 main_loop(struct daemon_state *ds, int sfd, int cfd, int tfd)
 {
 	struct epoll_event ev;
-	int ep = epoll_create1(EPOLL_CLOEXEC);
+	int ep = epoll_create1(EPOLL_CLOEXEC), wfd = watchdog_timer();
 
 	if (ep < 0)
 		return -1;
+	if (wfd >= 0) {
+		ev.events = EPOLLIN;
+		ev.data.fd = wfd;
+		epoll_ctl(ep, EPOLL_CTL_ADD, wfd, &ev);
+	}
 	ev.events = EPOLLIN;
 	ev.data.fd = sfd;
 	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
@@ -91,7 +120,11 @@ main_loop(struct daemon_state *ds, int sfd, int cfd, int tfd)
 				if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
 					log_info("signal %s: stopping",
 					    si.ssi_signo == SIGTERM ? "TERM" : "INT");
+					sd_notify(0, "STOPPING=1\nSTATUS=stopping: new connections go "
+					    "straight to the services");
 					close(ep);
+					if (wfd >= 0)
+						close(wfd);
 					return 0;
 				}
 				if (si.ssi_signo == SIGHUP)
@@ -103,10 +136,17 @@ main_loop(struct daemon_state *ds, int sfd, int cfd, int tfd)
 
 				if (read(tfd, &x, sizeof(x)) == sizeof(x))
 					tls_ticket_rotate();
+			} else if (fd == wfd) {
+				uint64_t x;
+
+				if (read(wfd, &x, sizeof(x)) == sizeof(x))
+					sd_notify(0, "WATCHDOG=1");
 			}
 		}
 	}
 	close(ep);
+	if (wfd >= 0)
+		close(wfd);
 	return -1;
 }
 
@@ -169,6 +209,7 @@ daemon_run(struct jfe_options *o)
 	    JFE_VERSION, o->ports_spec, o->exclude_ports_spec ? " except " : "",
 	    o->exclude_ports_spec ? o->exclude_ports_spec : "", o->listen_port, nw,
 	    o->no_preserve_source ? "host address" : "preserved");
+	sd_notifyf(0, "READY=1\nSTATUS=intercepting ports %s with %u workers", o->ports_spec, nw);
 	if (main_loop(&ds, sfd, cfd, tfd) == 0)
 		rc_exit = 0;
 out:

@@ -164,11 +164,96 @@ status_print_human(json_t *j)
 	}
 }
 
+/* Prometheus text exposition (version 0.0.4) of the same status document. */
+static void
+metric(const char *name, const char *type, const char *help, const char *labels, json_int_t v,
+    int header)
+{
+	if (header)
+		printf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	printf("%s%s%s%s %lld\n", name, labels ? "{" : "", labels ? labels : "", labels ? "}" : "",
+	    (long long)v);
+}
+
+static void
+status_print_metrics(json_t *j)
+{
+	static const char *const kinds[] = { "tls", "plain", "tls_passthrough", "sniffing" };
+	json_t *certs = json_object_get(j, "certificates"), *v, *ref;
+	const char *k;
+	char lab[400];
+	size_t i;
+	int first;
+
+	metric("jfe_up", "gauge", "1 while the daemon answers.", NULL, 1, 1);
+	metric("jfe_uptime_seconds", "gauge", "Seconds since the daemon started.", NULL,
+	    jint(j, "uptime_s"), 1);
+	first = 1;
+	for (i = 0; i < 4; i++) {
+		char path[64];
+
+		snprintf(lab, sizeof(lab), "kind=\"%s\"", kinds[i]);
+		snprintf(path, sizeof(path), "traffic.active.%s", kinds[i]);
+		metric("jfe_connections_active", "gauge", "Connections now, by kind.", lab,
+		    jint(j, path), first);
+		first = 0;
+	}
+	first = 1;
+	for (i = 0; i < 3; i++) {
+		char path[64];
+
+		snprintf(lab, sizeof(lab), "kind=\"%s\"", kinds[i]);
+		snprintf(path, sizeof(path), "traffic.total.%s", kinds[i]);
+		metric("jfe_connections_total", "counter", "Connections since start, by kind.", lab,
+		    jint(j, path), first);
+		first = 0;
+	}
+	metric("jfe_bytes_total", "counter", "Bytes relayed, by direction.",
+	    "direction=\"to_service\"", jint(j, "traffic.bytes_client_to_service"), 1);
+	metric("jfe_bytes_total", "counter", NULL, "direction=\"to_client\"",
+	    jint(j, "traffic.bytes_service_to_client"), 0);
+	metric("jfe_handshake_failures_total", "counter", "TLS handshakes that failed.", NULL,
+	    jint(j, "traffic.handshake_failures"), 1);
+	metric("jfe_upstream_failures_total", "counter", "Connections to services that failed.",
+	    NULL, jint(j, "traffic.upstream_failures"), 1);
+	metric("jfe_certificates", "gauge", "Certificates held.", NULL,
+	    (json_int_t)json_array_size(certs), 1);
+	first = 1;
+	json_array_foreach(certs, i, v) {
+		const char *name = json_string_value(json_object_get(v, "name"));
+		struct tm tm;
+
+		memset(&tm, 0, sizeof(tm));
+		if (name == NULL || strptime(json_string_value(json_object_get(v, "not_after")) ?: "",
+		    "%Y-%m-%dT%H:%M:%SZ", &tm) == NULL)
+			continue;
+		/* Names are host names (LDH), safe inside a label value. */
+		snprintf(lab, sizeof(lab), "name=\"%s\"", name);
+		metric("jfe_certificate_expiry_timestamp_seconds", "gauge",
+		    "When each certificate expires (Unix time).", lab, (json_int_t)timegm(&tm), first);
+		first = 0;
+	}
+	metric("jfe_orders_in_flight", "gauge", "ACME orders in progress.", NULL,
+	    (json_int_t)json_array_size(json_object_get(j, "orders")), 1);
+	ref = json_object_get(json_object_get(j, "admission"), "refused");
+	first = 1;
+	json_object_foreach(ref, k, v) {
+		if (strcmp(k, "admitted") == 0)
+			continue;
+		snprintf(lab, sizeof(lab), "reason=\"%s\"", k);
+		metric("jfe_names_refused_total", "counter", "Names refused by admission, by reason.",
+		    lab, json_integer_value(v), first);
+		first = 0;
+	}
+	metric("jfe_names_admitted_total", "counter", "Names admitted for issuance.", NULL,
+	    json_integer_value(json_object_get(ref, "admitted")), 1);
+}
+
 int
 status_main(int argc, char **argv)
 {
 	const char *path = "/run/jfe/control.sock";
-	int as_json = 0, rc;
+	int as_json = 0, as_metrics = 0, rc;
 	char *raw = NULL;
 	json_error_t jerr;
 	json_t *j;
@@ -176,13 +261,16 @@ status_main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
 			as_json = 1;
+		else if (strcmp(argv[i], "--metrics") == 0)
+			as_metrics = 1;
 		else if (strcmp(argv[i], "--control-socket") == 0 && i + 1 < argc)
 			path = argv[++i];
 		else if (strncmp(argv[i], "--control-socket=", 17) == 0)
 			path = argv[i] + 17;
 		else {
 			fprintf(stderr, "jfe status: unknown option '%s' "
-			    "(usage: jfe status [--json] [--control-socket PATH])\n", argv[i]);
+			    "(usage: jfe status [--json | --metrics] [--control-socket PATH])\n",
+			    argv[i]);
 			return 2;
 		}
 	}
@@ -194,7 +282,9 @@ status_main(int argc, char **argv)
 		return 1;
 	}
 	free(raw);
-	if (as_json) {
+	if (as_metrics)
+		status_print_metrics(j);
+	else if (as_json) {
 		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		putchar('\n');
 	} else
