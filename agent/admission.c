@@ -124,6 +124,12 @@ admission_free(struct admission *a)
 }
 
 void
+admission_set_config(struct admission *a, const struct admission_config *cfg)
+{
+	a->cfg = *cfg;
+}
+
+void
 admission_set_addrs(struct admission *a, const struct sockaddr_storage *addrs, size_t n)
 {
 	pthread_mutex_lock(&a->lock);

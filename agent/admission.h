@@ -27,6 +27,8 @@ struct admission;
 struct admission *admission_new(const struct admission_config *cfg, struct resolver *r,
     struct limits *l);
 void admission_free(struct admission *a);
+/* New lists and switches (SIGHUP); <cfg>'s lists must outlive the admission. */
+void admission_set_config(struct admission *a, const struct admission_config *cfg);
 /* This host's public addresses (from --public-ip, IMDS or the interfaces). */
 void admission_set_addrs(struct admission *a, const struct sockaddr_storage *addrs, size_t n);
 /* Starts the checks for <name> (normalised) asked by <client> (an address string). <account>

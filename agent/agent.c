@@ -66,6 +66,7 @@ struct agent {
 	json_t *ari;                    /* name → {"id":certID,"next":epoch,"busy":bool} */
 	void (*wake_workers)(void);
 	int issuing;
+	const struct jfe_options *_Atomic reload;       /* set by agent_reload */
 };
 
 static struct agent ag;
@@ -462,11 +463,35 @@ renew_scan(struct evtimer *t)
 		renew_schedule(certs_next_renewal());
 }
 
+static void
+reload_apply(const struct jfe_options *o)
+{
+	struct limits_config lc = {
+		.per_hour = o->names_per_hour, .per_day = o->names_per_day,
+		.per_domain_week = o->names_per_domain_week,
+		.per_client_hour = o->names_per_client_hour,
+	};
+	struct admission_config adc = {
+		.allow = &o->allow_domain, .deny = &o->deny_domain,
+		.require_consent = o->require_consent, .max_orders = o->max_orders,
+	};
+
+	limits_set_config(ag.limits, &lc);
+	admission_set_config(ag.adm, &adc);
+	/* Certificates put in the store by hand (or by another instance) are served now. */
+	store_load_all();
+	log_info("agent: reloaded the admission settings and the certificates");
+}
+
 static void *
 agent_main(void *arg)
 {
 	(void)arg;
 	while (!atomic_load(&ag.stop)) {
+		const struct jfe_options *ro = atomic_exchange(&ag.reload, NULL);
+
+		if (ro)
+			reload_apply(ro);
 		struct curl_waitfd wfd[16];
 		int fds[16], n, wait, rt;
 		unsigned ev[16];
@@ -561,7 +586,7 @@ dns_provider_start(const struct jfe_options *o)
 		return 0;
 	if (strcmp(o->dns_provider, "route53") == 0)
 		ag.dns = route53_new(ag.http, &ag.timers, o->route53_endpoint, cloud_aws_credentials,
-		    ag.cloud);
+		    ag.cloud, o->dns_visible_timeout_s * 1000);
 	else {
 		char *tok = o->cloudflare_token_file ? read_secret_file(o->cloudflare_token_file) :
 		    (getenv("CLOUDFLARE_API_TOKEN") ? strdup(getenv("CLOUDFLARE_API_TOKEN")) : NULL);
@@ -724,6 +749,14 @@ agent_stop(void)
 	timer_heap_free(&ag.timers);
 	certs_shutdown();
 	challenge_clear();
+}
+
+void
+agent_reload(const struct jfe_options *o)
+{
+	atomic_store(&ag.reload, o);
+	if (ag.http)
+		http_wakeup(ag.http);
 }
 
 json_t *

@@ -14,6 +14,9 @@ struct jfe_options;
  * stored certificates are served. */
 int agent_start(const struct jfe_options *o, void (*wake_workers)(void));
 void agent_stop(void);
+/* SIGHUP: the agent takes the admission settings and budgets of <o> (which must stay valid
+ * until agent_stop) and reloads the certificates from the store, on its own thread. */
+void agent_reload(const struct jfe_options *o);
 /* {"orders":[...]} for `jfe status` (thread-safe). */
 json_t *agent_orders_json(void);
 /* {"identity", "refused": {reason: count}, "budgets": {...}} (thread-safe). */

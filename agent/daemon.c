@@ -60,6 +60,8 @@ fallback_hostname(const struct jfe_options *o, char *buf, size_t len)
 	buf[len - 1] = '\0';
 }
 
+static void reload(const struct jfe_options *cur);
+
 /* systemd's watchdog: a timerfd at half the interval it asks for, or -1. */
 static int
 watchdog_timer(void)
@@ -127,8 +129,10 @@ main_loop(struct daemon_state *ds, int sfd, int cfd, int tfd)
 						close(wfd);
 					return 0;
 				}
-				if (si.ssi_signo == SIGHUP)
-					log_info("SIGHUP: nothing to reload yet");
+				if (si.ssi_signo == SIGHUP) {
+					log_info("SIGHUP: reloading the options file and certificates");
+					reload(ds->opt);
+				}
 			} else if (fd == cfd) {
 				control_serve(cfd, ds);
 			} else if (fd == tfd) {
@@ -150,8 +154,45 @@ main_loop(struct daemon_state *ds, int sfd, int cfd, int tfd)
 	return -1;
 }
 
+/* Options read again on SIGHUP stay allocated until the end: other threads point into them. */
+#define RELOADS_MAX 64
+static struct jfe_options *reloaded[RELOADS_MAX];
+static unsigned nreloaded;
+static int run_argc;
+static char **run_argv;
+
+static void
+reload(const struct jfe_options *cur)
+{
+	struct jfe_options *n;
+
+	if (nreloaded >= RELOADS_MAX) {
+		log_warn("SIGHUP: too many reloads in this run; restart jfe to apply changes");
+		return;
+	}
+	if ((n = calloc(1, sizeof(*n))) == NULL)
+		return;
+	if (options_parse(n, run_argc, run_argv) != 0) {
+		log_warn("SIGHUP: the options are invalid (see above); nothing changed");
+		free(n);
+		return;
+	}
+	/* What the interception is made of only changes with a restart. */
+	if (strcmp(n->ports_spec, cur->ports_spec) != 0 || memcmp(&n->ports, &cur->ports,
+	    sizeof(n->ports)) != 0 || n->listen_port != cur->listen_port ||
+	    n->fwmark != cur->fwmark || n->route_table != cur->route_table ||
+	    n->no_preserve_source != cur->no_preserve_source ||
+	    strcmp(n->acme_directory, cur->acme_directory) != 0)
+		log_warn("SIGHUP: ports, listener, marks, source mode and the ACME directory change "
+		    "only with a restart");
+	log_init("jfe", n->verbose);
+	reloaded[nreloaded++] = n;
+	agent_reload(n);
+	sd_notify(0, "STATUS=options reloaded");
+}
+
 int
-daemon_run(struct jfe_options *o)
+daemon_run(struct jfe_options *o, int argc, char **argv)
 {
 	struct daemon_state ds = { .opt = o, .started = time(NULL) };
 	struct rules_config rc = {
@@ -168,6 +209,8 @@ daemon_run(struct jfe_options *o)
 	unsigned nw = worker_count(o);
 
 	log_init("jfe", o->verbose);
+	run_argc = argc;
+	run_argv = argv;
 	/* Signals go to the main loop only; workers never see them. */
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGTERM);
@@ -237,6 +280,12 @@ out:
 		close(tfd);
 	if (tls_ok)
 		tls_front_free(&tls);
+	for (unsigned i = 0; i < nreloaded; i++) {
+		options_free(reloaded[i]);
+		free(reloaded[i]);
+		reloaded[i] = NULL;
+	}
+	nreloaded = 0;
 	if (rc_exit == 0)
 		log_info("stopped; interception removed");
 	return rc_exit;

@@ -5,7 +5,8 @@
 
 struct jfe_options;
 
-/* Returns the process exit code. */
-int daemon_run(struct jfe_options *o);
+/* Returns the process exit code. <argc>/<argv> (starting at "run") are parsed again on
+ * SIGHUP to reload the options file. */
+int daemon_run(struct jfe_options *o, int argc, char **argv);
 
 #endif

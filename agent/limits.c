@@ -150,6 +150,14 @@ limits_set_identity(struct limits *l, const char *identity)
 }
 
 void
+limits_set_config(struct limits *l, const struct limits_config *cfg)
+{
+	pthread_mutex_lock(&l->lock);
+	l->cfg = *cfg;
+	pthread_mutex_unlock(&l->lock);
+}
+
+void
 limits_free(struct limits *l)
 {
 	if (l == NULL)

@@ -19,6 +19,8 @@ struct store;
 /* Loads the budgets saved under <identity>; other identities' budgets are ignored. */
 struct limits *limits_new(const struct limits_config *cfg, struct store *s, const char *identity);
 void limits_free(struct limits *l);
+/* New budget sizes (SIGHUP); what was spent stays spent. */
+void limits_set_config(struct limits *l, const struct limits_config *cfg);
 /* Switches to another identity (e.g. IMDS answered after start): its own saved budgets, or
  * fresh ones. */
 void limits_set_identity(struct limits *l, const char *identity);

@@ -59,7 +59,7 @@ main(int argc, char **argv)
 			}
 		if (options_parse(&o, argc - 1, argv + 1) != 0)
 			return 2;
-		r = daemon_run(&o);
+		r = daemon_run(&o, argc - 1, argv + 1);
 		options_free(&o);
 		return r;
 	}
