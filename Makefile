@@ -25,7 +25,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check unit demo clean fuzz bench
+.PHONY: all check unit demo clean fuzz fuzz-build bench
 # The sanitized tree never replaces ./jfe, the release binary.
 ifeq ($(SAN),1)
 all: $(BUILD)/jfe $(UNIT_BINS)
@@ -65,6 +65,23 @@ demo:
 	tests/deps.sh --demo
 	$(MAKE) jfe
 	tests/demo.sh
+
+# libFuzzer targets (clang). `make fuzz` runs each for FUZZ_SECONDS over its seed corpus (new
+# inputs go to a scratch directory, not the repository); `make check` runs a short smoke.
+include tests/fuzz/targets.mk
+FUZZ_SECONDS ?= 60
+FUZZ_BINS := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-std=c17 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_$*) $(PKG_LIBS) -lpthread -lm
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 clean:
 	rm -rf build jfe
