@@ -4,7 +4,7 @@
  *    ../shared/vectors/README.md), in both signing styles: the canonical request, the string
  *    to sign and the signature byte for byte, and the headers or query parameters added
  *    against the signed-request sample (as sets, like aws-c-auth's own test). The directory
- *    is $JFE_SIGV4_VECTORS, by default ../shared/vectors/sigv4 from the repository root
+ *    is $JFE_SIGV4_VECTORS, by default tests/data/sigv4 (a copy of ../shared/vectors/sigv4)
  *    (where tests run). One "PASS/FAIL: test_sigv4.c:<case>" line per case, both styles.
  * 2. Two Route 53 requests signed once by an independent implementation, botocore.
  * 3. Refusals and encoding corner cases the suite does not cover. */
@@ -767,8 +767,10 @@ int
 main(void)
 {
 	log_init("test_sigv4", 0);
+	/* The suite's data files are kept in the repository (Apache-2.0, with its LICENSE and
+	 * NOTICE) so the test never depends on what lies beside the checkout. */
 	if ((vectors_dir = getenv("JFE_SIGV4_VECTORS")) == NULL || vectors_dir[0] == '\0')
-		vectors_dir = "../shared/vectors/sigv4";
+		vectors_dir = "tests/data/sigv4";
 	run_vectors();
 	UNIT_RUN(test_route53_change_botocore);
 	UNIT_RUN(test_route53_list_botocore);
