@@ -636,6 +636,8 @@ conn_event(struct endpoint *ep, uint32_t events)
 		return;
 	if (events & (EPOLLIN | EPOLLRDHUP))
 		ep->ready |= EP_R;
+	if (events & EPOLLRDHUP)
+		ep->ready |= EP_RDHUP;
 	if (events & EPOLLOUT)
 		ep->ready |= EP_W;
 	if (events & EPOLLHUP)

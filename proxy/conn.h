@@ -31,6 +31,7 @@ enum conn_kind { CK_UNKNOWN, CK_PLAIN, CK_TLS, CK_TLS_BACKEND, CK_KIND_MAX };
 #define EP_W    0x02
 #define EP_HUP  0x04
 #define EP_ERR  0x08
+#define EP_RDHUP 0x10   /* the peer's FIN was seen: reads must go on until they return 0 */
 
 /* What epoll_event.data.ptr points to: the first member tells its type. */
 enum ep_tag { EPT_LISTENER, EPT_CLIENT, EPT_UPSTREAM, EPT_WAKE };

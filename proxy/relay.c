@@ -10,6 +10,7 @@
 
 #include "agent/options.h"
 #include "proxy/conn.h"
+#include "proxy/tls.h"
 #include "proxy/worker.h"
 
 #define SPLICE_CHUNK (1 << 20)
@@ -180,6 +181,10 @@ flow_tls_c2u(struct conn *c)
 			}
 			if (m < n && flow_keep(f, w->scratch + m, (size_t)(n - m)) != 0)
 				return FLOW_RESET;
+			if (!(c->cli.ready & EP_RDHUP) && tls_socket_drained(c->ssl)) {
+				c->cli.ready &= (uint8_t)~EP_R;
+				return FLOW_IDLE;
+			}
 			continue;
 		}
 		err = SSL_get_error(c->ssl, n);
@@ -279,6 +284,9 @@ flow_tls_u2c(struct conn *c)
 			m = SSL_write(c->ssl, w->scratch, (int)n);
 			if (m > 0)
 				f->bytes += (uint64_t)m;
+			/* A short read emptied the socket; epoll (edge) reports the next data. */
+			if (n < WORKER_SCRATCH && !(c->up.ready & EP_RDHUP))
+				c->up.ready &= (uint8_t)~EP_R;
 			if (m == n)
 				continue;
 			if (m <= 0) {

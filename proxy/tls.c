@@ -91,6 +91,7 @@ struct replay {
 	const uint8_t *buf;
 	size_t len, off;
 	int fd;
+	int drained;            /* the last read() got less than asked: the socket is empty */
 };
 
 static BIO_METHOD *replay_method;
@@ -117,7 +118,17 @@ replay_read(BIO *b, char *out, int outl)
 	n = read(r->fd, out, (size_t)outl);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		BIO_set_retry_read(b);
+	r->drained = n >= 0 && n < outl;
 	return (int)n;
+}
+
+int
+tls_socket_drained(SSL *ssl)
+{
+	BIO *b = SSL_get_rbio(ssl);
+	struct replay *r = b ? BIO_get_data(b) : NULL;
+
+	return r && r->off >= r->len && r->drained && !SSL_has_pending(ssl);
 }
 
 static int
@@ -231,6 +242,8 @@ tls_ctx_policy(SSL_CTX *ctx)
 		return -1;
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
 	    SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_ENABLE_KTLS);
+	/* Whole records (and more) per read(): one system call per record instead of two. */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	/* Release idle read/write buffers: an idle TLS connection then costs little memory. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);

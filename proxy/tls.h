@@ -32,6 +32,9 @@ void tls_ticket_rotate(void);
 SSL *tls_session_new(struct tls_front *t, int fd, const uint8_t *sniff, size_t len, void *app);
 /* 1 when OpenSSL has read all of the replayed bytes. */
 int tls_replay_consumed(SSL *ssl);
+/* 1 when the client socket was read empty and OpenSSL holds nothing unread: edge-triggered
+ * epoll will report new data, so no read() is spent to learn EAGAIN. */
+int tls_socket_drained(SSL *ssl);
 
 /* Implemented by the connection layer (<app> is the SSL's app data): which certificate this
  * handshake gets, and which ALPN protocol to select (NULL: none). */
