@@ -244,6 +244,12 @@ conn_start(struct worker *w, int cfd)
 	if (c->up.fd < 0) {
 		char ds[SA_STRLEN];
 
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			/* Out of descriptors: take no more connections for a moment. */
+			log_warn("worker %d: upstream socket: %s; pausing accepts", w->id,
+			    strerror(errno));
+			worker_accept_pause(w);
+		}
 		log_debug("upstream %s: %s", sa_str(&c->dst, ds, sizeof(ds)), strerror(errno));
 		atomic_fetch_add_explicit(&w->st.upstream_failures, 1, memory_order_relaxed);
 		(void)conn_close(c, 1, "upstream-error");
@@ -674,7 +680,12 @@ conn_timeout(struct conn *c)
 			(void)conn_close(c, 1, "upstream-timeout");
 			return;
 		}
-		/* Both sides silent: from now on jfe only relays, whatever comes. */
+		/* A hello begun and never finished (a slowloris) ends here; when both sides are
+		 * silent, jfe only relays from now on, whatever comes. */
+		if (c->sniff_len > 0) {
+			(void)conn_close(c, 0, "hello-timeout");
+			return;
+		}
 		if (conn_to_passthrough(c) == 0)
 			conn_process(c);
 		return;

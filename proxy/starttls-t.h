@@ -88,7 +88,8 @@ struct st_smtp {
 };
 
 struct st_imap {
-	unsigned	outstanding;	/* tagged commands forwarded and not answered yet */
+	unsigned	outstanding;	/* the greeting, then tagged commands, not answered yet */
+	uint8_t		greeted;	/* the server's greeting line was relayed */
 	uint32_t	literal[2];	/* literal bytes still to pass, per side (enum st_dir) */
 	uint8_t		cont[2];	/* the next line continues a line that announced a literal */
 	uint8_t		first_sent;	/* TLS phase: the client's first command was forwarded */

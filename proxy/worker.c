@@ -119,8 +119,8 @@ listener_interest(struct worker *w, int on)
 	}
 }
 
-static void
-accept_pause(struct worker *w)
+void
+worker_accept_pause(struct worker *w)
 {
 	if (w->accept_pause.at)
 		return;
@@ -138,7 +138,7 @@ worker_accept(struct worker *w, struct endpoint *l)
 
 		if (atomic_load_explicit(&w->st.current, memory_order_relaxed) >= limit) {
 			/* Full: leave new connections in the backlog until some end. */
-			accept_pause(w);
+			worker_accept_pause(w);
 			return;
 		}
 		fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -152,7 +152,7 @@ worker_accept(struct worker *w, struct endpoint *l)
 			atomic_fetch_add_explicit(&w->st.accept_errors, 1, memory_order_relaxed);
 			log_warn("worker %d: accept: %s; pausing %d ms", w->id, strerror(errno),
 			    ACCEPT_PAUSE_MS);
-			accept_pause(w);
+			worker_accept_pause(w);
 			return;
 		}
 		atomic_fetch_add_explicit(&w->st.accepted, 1, memory_order_relaxed);

@@ -67,6 +67,8 @@ void workers_free(struct worker *ws, unsigned n);
 int worker_pipe_get(struct worker *w, int *r, int *wr);
 void worker_pipe_put(struct worker *w, int r, int wr);
 void worker_conn_unlink(struct worker *w, struct conn *c);
+/* Stops accepting for a moment (out of descriptors or memory); a timer resumes it. */
+void worker_accept_pause(struct worker *w);
 void worker_wait_add(struct worker *w, struct conn *c);
 void worker_wait_remove(struct worker *w, struct conn *c);
 /* Wakes every worker to look at its parked handshakes (the certificate registry changed). */

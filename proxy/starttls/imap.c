@@ -27,7 +27,8 @@ st_imap_detect(const uint8_t *buf, size_t len)
 void
 st_imap_init(struct starttls *s)
 {
-	(void)s;
+	/* A STARTTLS sent before the greeting is answered after it. */
+	s->u.imap.outstanding = 1;
 }
 
 /* If the line ends with a literal announcement, returns 1 and its size in *size; 0 if it does
@@ -253,8 +254,9 @@ imap_server_line(struct starttls *s, const uint8_t *rest, size_t n, struct st_ou
 		return st_fail(s, "output full");
 	if (s->phase == ST_PH_TLS)
 		return tagged ? st_passthrough(s, ST_FROM_SERVER, rest, n, out) : ST_CONTINUE;
-	if (tagged && m->outstanding > 0)
+	if ((tagged || !m->greeted) && m->outstanding > 0)
 		m->outstanding--;
+	m->greeted = 1;
 	if (s->phase == ST_PH_WAIT && m->outstanding == 0)
 		return imap_start_tls(s, ST_FROM_SERVER, n, out);
 	return ST_CONTINUE;
@@ -320,9 +322,8 @@ imap_relay_literal(struct starttls *s, enum st_dir dir, const uint8_t *in, size_
 	return st_forward(out, dir, in, take);
 }
 
-static enum st_verdict
-imap_feed_lines(struct starttls *s, enum st_dir dir, const uint8_t *in, size_t n,
-    struct st_out *out)
+enum st_verdict
+st_imap_feed(struct starttls *s, enum st_dir dir, const uint8_t *in, size_t n, struct st_out *out)
 {
 	struct st_imap *m = &s->u.imap;
 	struct st_buf *b = dir == ST_FROM_SERVER ? &s->srv : &s->cli;
@@ -359,10 +360,4 @@ imap_feed_lines(struct starttls *s, enum st_dir dir, const uint8_t *in, size_t n
 			return v;
 	}
 	return ST_CONTINUE;
-}
-
-enum st_verdict
-st_imap_feed(struct starttls *s, enum st_dir dir, const uint8_t *in, size_t n, struct st_out *out)
-{
-	return imap_feed_lines(s, dir, in, n, out);
 }

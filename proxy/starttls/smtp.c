@@ -5,7 +5,8 @@
  * it and rewritten as one piece. Every command forwarded while inspecting is one the server
  * answers with exactly one reply, which keeps the queue of expected replies exact: EHLO, HELO,
  * NOOP, RSET. Anything else (MAIL, AUTH, DATA, QUIT, an FTP client's USER...) means the client
- * is going on in plaintext, and jfe stops inspecting.
+ * is going on in plaintext, and jfe stops inspecting. Inside TLS, the reply to the client's new
+ * EHLO loses any STARTTLS line (RFC 3207 §4.2), and then everything passes.
  *
  * A STARTTLS that arrives while replies are still owed (a pipelining client) is answered only
  * after them, so that the client reads its replies in order before the TLS handshake. */
@@ -129,12 +130,12 @@ smtp_emit_without_starttls(struct st_buf *b, struct st_out *out)
 	return 0;
 }
 
+/* Answers STARTTLS; the <rest> bytes left in this feed from <dir> were sent before the
+ * handshake and are dropped. */
 static enum st_verdict
-smtp_start_tls(struct starttls *s, enum st_dir dir, const uint8_t *rest, size_t n,
-    struct st_out *out)
+smtp_start_tls(struct starttls *s, enum st_dir dir, size_t rest, struct st_out *out)
 {
-	(void)rest;
-	st_discard(s, dir, n);
+	st_discard(s, dir, rest);
 	st_fifo_clear(&s->u.smtp.pending);
 	if (st_to_client(out, smtp_ready, sizeof(smtp_ready) - 1) == -1)
 		return st_fail(s, "output full");
@@ -170,7 +171,7 @@ smtp_reply(struct starttls *s, const uint8_t *rest, size_t n, struct st_out *out
 	} else if (st_emit_buf(out, ST_FROM_SERVER, b) == -1)
 		return st_fail(s, "output full");
 	if (s->phase == ST_PH_WAIT && s->u.smtp.pending.len == 0)
-		return smtp_start_tls(s, ST_FROM_SERVER, rest, n, out);
+		return smtp_start_tls(s, ST_FROM_SERVER, n, out);
 	return ST_CONTINUE;
 }
 
@@ -217,7 +218,7 @@ smtp_command(struct starttls *s, const uint8_t *rest, size_t n, struct st_out *o
 	    st_word_alone(b->data, body)) {
 		st_buf_reset(b);
 		if (s->u.smtp.pending.len == 0)
-			return smtp_start_tls(s, ST_FROM_CLIENT, rest, n, out);
+			return smtp_start_tls(s, ST_FROM_CLIENT, n, out);
 		st_log(s, "STARTTLS waits for earlier replies", NULL, 0);
 		/* The server will never see this command: from here on jfe must answer it. */
 		s->rewritten = 1;
