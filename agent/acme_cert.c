@@ -25,22 +25,6 @@
 #define SERIAL_BYTES 16
 #define ALPN_CERT_DAYS 7
 
-/* Logs <what> with the most recent OpenSSL error and empties the error queue, so a stale
- * error is never reported for a later, unrelated failure. */
-static void
-ossl_err(const char *what)
-{
-	unsigned long e = ERR_peek_last_error();
-	char buf[256];
-
-	if (e != 0) {
-		ERR_error_string_n(e, buf, sizeof(buf));
-		log_err("%s: %s", what, buf);
-	} else
-		log_err("%s failed", what);
-	ERR_clear_error();
-}
-
 /* 1 when <s> looks like a DNS name we may put in a certificate: 1 to 253 characters of
  * letters, digits, '-' and '.', and '*' only as a whole leftmost label when <wild>. The CA
  * checks the rest; this keeps control characters and spaces out of the ASN.1 (and of the
@@ -99,7 +83,7 @@ dns_general_names(const char *const *names, size_t n)
 	}
 	return gens;
 fail:
-	ossl_err("building subjectAltName");
+	log_openssl("building subjectAltName");
 	ASN1_IA5STRING_free(ia5);
 	GENERAL_NAME_free(gn);
 	GENERAL_NAMES_free(gens);
@@ -119,7 +103,7 @@ cn_name(const char *cn)
 		goto fail;
 	return nm;
 fail:
-	ossl_err("building the subject name");
+	log_openssl("building the subject name");
 	X509_NAME_free(nm);
 	return NULL;
 }
@@ -151,23 +135,23 @@ csr_make(EVP_PKEY *key, const char *const *names, size_t n, uint8_t **der, size_
 	    (subj = cn_name(names[0])) == NULL ||
 	    !X509_REQ_set_subject_name(req, subj) ||
 	    !X509_REQ_set_pubkey(req, key)) {
-		ossl_err("csr: building the request");
+		log_openssl("csr: building the request");
 		goto fail;
 	}
 	if ((gens = dns_general_names(names, n)) == NULL)
 		goto fail;
 	if (X509V3_add1_i2d(&exts, NID_subject_alt_name, gens, 0, X509V3_ADD_APPEND) != 1 ||
 	    !X509_REQ_add_extensions(req, exts)) {
-		ossl_err("csr: adding subjectAltName");
+		log_openssl("csr: adding subjectAltName");
 		goto fail;
 	}
 	if (X509_REQ_sign(req, key, EVP_sha256()) <= 0) {
-		ossl_err("csr: signing");
+		log_openssl("csr: signing");
 		goto fail;
 	}
 	/* Into malloc'd memory, so the caller frees it like everything else here. */
 	if ((dlen = i2d_X509_REQ(req, NULL)) <= 0) {
-		ossl_err("csr: encoding");
+		log_openssl("csr: encoding");
 		goto fail;
 	}
 	if ((*der = malloc((size_t)dlen)) == NULL) {
@@ -176,7 +160,7 @@ csr_make(EVP_PKEY *key, const char *const *names, size_t n, uint8_t **der, size_
 	}
 	p = *der;
 	if (i2d_X509_REQ(req, &p) != dlen) {
-		ossl_err("csr: encoding");
+		log_openssl("csr: encoding");
 		free(*der);
 		*der = NULL;
 		goto fail;
@@ -206,7 +190,7 @@ tls_alpn01_extension(const char *keyauth, uint8_t out[ACME_IDENT_EXT_LEN])
 	out[1] = ACME_IDENT_EXT_LEN - 2;
 	if (!EVP_Digest(keyauth, strlen(keyauth), out + 2, &mdlen, EVP_sha256(), NULL) ||
 	    mdlen != ACME_IDENT_EXT_LEN - 2) {
-		ossl_err("tls-alpn-01: SHA-256");
+		log_openssl("tls-alpn-01: SHA-256");
 		return -1;
 	}
 	return 0;
@@ -231,7 +215,7 @@ random_serial(X509 *x)
 	rc = 0;
 fail:
 	if (rc == -1)
-		ossl_err("tls-alpn-01: serial number");
+		log_openssl("tls-alpn-01: serial number");
 	BN_free(bn);
 	return rc;
 }
@@ -258,7 +242,7 @@ tls_alpn01_cert(const char *name, const char *keyauth, X509 **cert, EVP_PKEY **k
 	if (tls_alpn01_extension(keyauth, val) == -1)
 		return -1;
 	if ((k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")) == NULL) {
-		ossl_err("tls-alpn-01: generating the key");
+		log_openssl("tls-alpn-01: generating the key");
 		goto fail;
 	}
 	if ((x = X509_new()) == NULL || !X509_set_version(x, X509_VERSION_3) ||
@@ -267,7 +251,7 @@ tls_alpn01_cert(const char *name, const char *keyauth, X509 **cert, EVP_PKEY **k
 	    X509_gmtime_adj(X509_getm_notBefore(x), -3600) == NULL ||
 	    X509_gmtime_adj(X509_getm_notAfter(x), 86400L * ALPN_CERT_DAYS) == NULL ||
 	    !X509_set_pubkey(x, k)) {
-		ossl_err("tls-alpn-01: building the certificate");
+		log_openssl("tls-alpn-01: building the certificate");
 		goto fail;
 	}
 	if (random_serial(x) == -1)
@@ -276,7 +260,7 @@ tls_alpn01_cert(const char *name, const char *keyauth, X509 **cert, EVP_PKEY **k
 	if ((gens = dns_general_names(&name, 1)) == NULL)
 		goto fail;
 	if (X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT) != 1) {
-		ossl_err("tls-alpn-01: adding subjectAltName");
+		log_openssl("tls-alpn-01: adding subjectAltName");
 		goto fail;
 	}
 	/* Critical, so nothing mistakes the certificate for one to trust; Pebble and Boulder
@@ -286,11 +270,11 @@ tls_alpn01_cert(const char *name, const char *keyauth, X509 **cert, EVP_PKEY **k
 	    !ASN1_OCTET_STRING_set(os, val, sizeof(val)) ||
 	    (ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 1, os)) == NULL ||
 	    !X509_add_ext(x, ext, -1)) {
-		ossl_err("tls-alpn-01: adding acmeIdentifier");
+		log_openssl("tls-alpn-01: adding acmeIdentifier");
 		goto fail;
 	}
 	if (X509_sign(x, k, EVP_sha256()) <= 0) {
-		ossl_err("tls-alpn-01: signing");
+		log_openssl("tls-alpn-01: signing");
 		goto fail;
 	}
 	*cert = x;
@@ -358,7 +342,7 @@ ari_cert_id(X509 *cert, char **out)
 	 * bit set positive, and the CA then sees another certificate. */
 	if ((dlen = i2d_ASN1_INTEGER(X509_get0_serialNumber(cert), &der)) < 3 ||
 	    der[0] != V_ASN1_INTEGER) {
-		ossl_err("ari: encoding the serial number");
+		log_openssl("ari: encoding the serial number");
 		goto fail;
 	}
 	/* Skip the tag and the length, short form or long form. */
@@ -382,7 +366,7 @@ asn1_time_to_time_t(const ASN1_TIME *at, time_t *t, const char *what)
 
 	memset(&tm, 0, sizeof(tm));
 	if (at == NULL || !ASN1_TIME_to_tm(at, &tm)) {
-		ossl_err(what);
+		log_openssl(what);
 		return -1;
 	}
 	/* ASN1_TIME_to_tm gives UTC; timegm (not mktime) keeps it UTC. */
@@ -420,12 +404,12 @@ chain_load_pem(const char *pem, size_t len, X509 **leaf, STACK_OF(X509) **chain)
 	ERR_clear_error();
 	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
 	    (all = sk_X509_new_null()) == NULL) {
-		ossl_err("chain");
+		log_openssl("chain");
 		goto fail;
 	}
 	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
 		if (!sk_X509_push(all, x)) {
-			ossl_err("chain");
+			log_openssl("chain");
 			X509_free(x);
 			goto fail;
 		}
@@ -433,7 +417,7 @@ chain_load_pem(const char *pem, size_t len, X509 **leaf, STACK_OF(X509) **chain)
 	/* The loop ends at the first failure; only "no more BEGIN lines" means the end. */
 	e = ERR_peek_last_error();
 	if (!(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)) {
-		ossl_err("chain: a certificate in the PEM does not parse");
+		log_openssl("chain: a certificate in the PEM does not parse");
 		goto fail;
 	}
 	ERR_clear_error();

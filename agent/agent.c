@@ -463,18 +463,34 @@ renew_scan(struct evtimer *t)
 		renew_schedule(certs_next_renewal());
 }
 
-static void
-reload_apply(const struct jfe_options *o)
+static struct limits_config
+limits_config_of(const struct jfe_options *o)
 {
 	struct limits_config lc = {
 		.per_hour = o->names_per_hour, .per_day = o->names_per_day,
 		.per_domain_week = o->names_per_domain_week,
 		.per_client_hour = o->names_per_client_hour,
 	};
+
+	return lc;
+}
+
+static struct admission_config
+admission_config_of(const struct jfe_options *o)
+{
 	struct admission_config adc = {
 		.allow = &o->allow_domain, .deny = &o->deny_domain,
 		.require_consent = o->require_consent, .max_orders = o->max_orders,
 	};
+
+	return adc;
+}
+
+static void
+reload_apply(const struct jfe_options *o)
+{
+	struct limits_config lc = limits_config_of(o);
+	struct admission_config adc = admission_config_of(o);
 
 	limits_set_config(ag.limits, &lc);
 	admission_set_config(ag.adm, &adc);
@@ -674,15 +690,8 @@ agent_start(const struct jfe_options *o, void (*wake_workers)(void))
 	backoff_load();
 	ag.ari = json_object();
 	{
-		struct limits_config lc = {
-			.per_hour = o->names_per_hour, .per_day = o->names_per_day,
-			.per_domain_week = o->names_per_domain_week,
-			.per_client_hour = o->names_per_client_hour,
-		};
-		struct admission_config adc = {
-			.allow = &o->allow_domain, .deny = &o->deny_domain,
-			.require_consent = o->require_consent, .max_orders = o->max_orders,
-		};
+		struct limits_config lc = limits_config_of(o);
+		struct admission_config adc = admission_config_of(o);
 
 		if ((ag.limits = limits_new(&lc, ag.store, cloud_identity(ag.cloud))) == NULL ||
 		    (ag.adm = admission_new(&adc, ag.res, ag.limits)) == NULL) {

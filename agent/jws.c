@@ -22,22 +22,6 @@ enum key_kind { KEY_EC_P256, KEY_RSA };
 #define ES256_SIGLEN (2 * ES256_COORD)
 #define SHA256_LEN 32
 
-/* Logs <what> with the most recent OpenSSL error and empties the error queue, so a stale
- * error is never reported for a later, unrelated failure. */
-static void
-ossl_err(const char *what)
-{
-	unsigned long e = ERR_peek_last_error();
-	char buf[256];
-
-	if (e != 0) {
-		ERR_error_string_n(e, buf, sizeof(buf));
-		log_err("%s: %s", what, buf);
-	} else
-		log_err("%s failed", what);
-	ERR_clear_error();
-}
-
 /* What <key> is, or -1 (logged) for anything jfe does not sign with. */
 static int
 key_kind_of(EVP_PKEY *key)
@@ -54,7 +38,7 @@ key_kind_of(EVP_PKEY *key)
 	if (EVP_PKEY_is_a(key, "EC")) {
 		if (!EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group,
 		    sizeof(group), &glen)) {
-			ossl_err("jws: EC key group");
+			log_openssl("jws: EC key group");
 			return -1;
 		}
 		if (strcmp(group, SN_X9_62_prime256v1) == 0)
@@ -78,7 +62,7 @@ bn_b64url(EVP_PKEY *key, const char *param, size_t pad)
 	size_t len;
 
 	if (!EVP_PKEY_get_bn_param(key, param, &bn)) {
-		ossl_err("jwk: reading the public key");
+		log_openssl("jwk: reading the public key");
 		goto fail;
 	}
 	len = pad ? pad : (size_t)BN_num_bytes(bn);
@@ -142,7 +126,7 @@ sha256_b64url(const void *data, size_t len, char out[JWK_THUMBPRINT_LEN + 1])
 	unsigned int mdlen = 0;
 
 	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != SHA256_LEN) {
-		ossl_err("SHA-256");
+		log_openssl("SHA-256");
 		return -1;
 	}
 	b64url_encode(md, mdlen, out);
@@ -181,7 +165,7 @@ sign_input(EVP_PKEY *key, enum key_kind kind, const char *input, size_t len, cha
 	if ((ctx = EVP_MD_CTX_new()) == NULL ||
 	    !EVP_DigestSignInit_ex(ctx, NULL, "SHA256", NULL, NULL, key, NULL) ||
 	    !EVP_DigestSign(ctx, NULL, &derlen, (const unsigned char *)input, len)) {
-		ossl_err("jws: sign init");
+		log_openssl("jws: sign init");
 		goto fail;
 	}
 	if ((der = malloc(derlen)) == NULL) {
@@ -189,7 +173,7 @@ sign_input(EVP_PKEY *key, enum key_kind kind, const char *input, size_t len, cha
 		goto fail;
 	}
 	if (!EVP_DigestSign(ctx, der, &derlen, (const unsigned char *)input, len)) {
-		ossl_err("jws: sign");
+		log_openssl("jws: sign");
 		goto fail;
 	}
 	if (kind == KEY_RSA) {
@@ -200,7 +184,7 @@ sign_input(EVP_PKEY *key, enum key_kind kind, const char *input, size_t len, cha
 		 * integers. Without the padding 1 signature in ~128 would be rejected. */
 		p = der;
 		if ((esig = d2i_ECDSA_SIG(NULL, &p, (long)derlen)) == NULL) {
-			ossl_err("jws: parsing the ECDSA signature");
+			log_openssl("jws: parsing the ECDSA signature");
 			goto fail;
 		}
 		ECDSA_SIG_get0(esig, &r, &s);
@@ -264,19 +248,19 @@ jws_verify_es256(EVP_PKEY *pub, const char *signing_input, size_t len, const uin
 	    (r = BN_bin2bn(sig, ES256_COORD, NULL)) == NULL ||
 	    (s = BN_bin2bn(sig + ES256_COORD, ES256_COORD, NULL)) == NULL ||
 	    !ECDSA_SIG_set0(esig, r, s)) {
-		ossl_err("jws: building the ECDSA signature");
+		log_openssl("jws: building the ECDSA signature");
 		BN_free(r);
 		BN_free(s);
 		goto fail;
 	}
 	/* esig owns r and s now. */
 	if ((derlen = i2d_ECDSA_SIG(esig, &der)) <= 0) {
-		ossl_err("jws: encoding the ECDSA signature");
+		log_openssl("jws: encoding the ECDSA signature");
 		goto fail;
 	}
 	if ((ctx = EVP_MD_CTX_new()) == NULL ||
 	    !EVP_DigestVerifyInit_ex(ctx, NULL, "SHA256", NULL, NULL, pub, NULL)) {
-		ossl_err("jws: verify init");
+		log_openssl("jws: verify init");
 		goto fail;
 	}
 	v = EVP_DigestVerify(ctx, der, (size_t)derlen, (const unsigned char *)signing_input,
@@ -446,7 +430,7 @@ jws_eab(const char *eab_kid, const uint8_t *hmac_key, size_t keylen, EVP_PKEY *a
 	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, hmac_key, keylen,
 	    (const unsigned char *)input, (size_t)n, mac, sizeof(mac), &maclen) == NULL ||
 	    maclen != sizeof(mac)) {
-		ossl_err("eab: HMAC-SHA256");
+		log_openssl("eab: HMAC-SHA256");
 		goto fail;
 	}
 	b64url_encode(mac, maclen, sig);
@@ -499,7 +483,7 @@ key_generate_p256(void)
 	EVP_PKEY *key;
 
 	if ((key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")) == NULL)
-		ossl_err("generating a P-256 key");
+		log_openssl("generating a P-256 key");
 	return key;
 }
 
@@ -516,11 +500,11 @@ key_to_pem(EVP_PKEY *key, char **pem)
 	 * outlives this function is the caller's. */
 	if ((bio = BIO_new(BIO_s_secmem())) == NULL ||
 	    !PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL)) {
-		ossl_err("writing the private key");
+		log_openssl("writing the private key");
 		goto fail;
 	}
 	if ((len = BIO_get_mem_data(bio, &data)) <= 0) {
-		ossl_err("writing the private key");
+		log_openssl("writing the private key");
 		goto fail;
 	}
 	if ((*pem = malloc((size_t)len + 1)) == NULL) {
@@ -567,11 +551,11 @@ key_from_pem(const char *pem)
 		return NULL;
 	}
 	if ((bio = BIO_new_mem_buf(pem, -1)) == NULL) {
-		ossl_err("reading the private key");
+		log_openssl("reading the private key");
 		return NULL;
 	}
 	if ((key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL)) == NULL)
-		ossl_err("reading the private key (unencrypted PEM expected)");
+		log_openssl("reading the private key (unencrypted PEM expected)");
 	BIO_free(bio);
 	return key;
 }

@@ -1,5 +1,6 @@
 #include "agent/log.h"
 
+#include <openssl/err.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +41,20 @@ log_msg(enum log_level lvl, const char *fmt, ...)
 	va_end(ap);
 	/* One write per line so lines from several threads never interleave. */
 	fprintf(stderr, "%s\n", line);
+}
+
+void
+log_openssl(const char *what)
+{
+	unsigned long e = ERR_peek_last_error();
+	char buf[256];
+
+	if (e != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		log_err("%s: %s", what, buf);
+	} else
+		log_err("%s failed", what);
+	ERR_clear_error();
 }
 
 char *

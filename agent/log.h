@@ -16,6 +16,10 @@ void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(pri
 #define log_info(...)  log_msg(LOG_LVL_INFO, __VA_ARGS__)
 #define log_debug(...) do { if (log_verbose() >= 2) log_msg(LOG_LVL_DEBUG, __VA_ARGS__); } while (0)
 
+/* Logs <what> with the most recent OpenSSL error, then empties OpenSSL's error queue so a
+ * stale error is never reported for a later, unrelated failure. */
+void log_openssl(const char *what);
+
 /* Copies <in> (length <len>) into <out> (size <outsz>, always NUL-terminated) with every byte
  * outside printable ASCII, and '\\' and '"', written as \xHH. Truncates with "..." if needed.
  * Returns <out>. */

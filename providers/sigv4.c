@@ -71,21 +71,6 @@ static const char *const forbidden_params[] = {
 static const char hexdigits[] = "0123456789abcdef";
 static const char hexdigits_upper[] = "0123456789ABCDEF";
 
-/* Logs <what> with the most recent OpenSSL error and empties the error queue. */
-static void
-ossl_err(const char *what)
-{
-	unsigned long e = ERR_peek_last_error();
-	char buf[256];
-
-	if (e != 0) {
-		ERR_error_string_n(e, buf, sizeof(buf));
-		log_err("%s: %s", what, buf);
-	} else
-		log_err("%s failed", what);
-	ERR_clear_error();
-}
-
 /* Frees a string that may hold a credential, cleansing it first. */
 static void
 free_cleanse(char *s)
@@ -306,7 +291,7 @@ sha256_hex(const void *data, size_t n, char *out)
 	unsigned int mdlen = 0;
 
 	if (!EVP_Digest(data, n, md, &mdlen, EVP_sha256(), NULL) || mdlen != SHA256_LEN) {
-		ossl_err("sigv4: SHA-256");
+		log_openssl("sigv4: SHA-256");
 		return -1;
 	}
 	hex(md, SHA256_LEN, out);
@@ -328,7 +313,7 @@ hmac_sha256(EVP_MAC *mac, const void *key, size_t klen, const void *data, size_t
 	if ((ctx = EVP_MAC_CTX_new(mac)) == NULL || !EVP_MAC_init(ctx, key, klen, params) ||
 	    !EVP_MAC_update(ctx, data, dlen) || !EVP_MAC_final(ctx, out, &olen, SHA256_LEN) ||
 	    olen != SHA256_LEN) {
-		ossl_err("sigv4: HMAC-SHA256");
+		log_openssl("sigv4: HMAC-SHA256");
 		goto fail;
 	}
 	rc = 0;
@@ -353,7 +338,7 @@ compute_signature(const char *secret, const char *date, const char *region, cons
 	memcpy(seed, "AWS4", 4);
 	memcpy(seed + 4, secret, slen);
 	if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL) {
-		ossl_err("sigv4: fetching HMAC");
+		log_openssl("sigv4: fetching HMAC");
 		goto fail;
 	}
 	if (hmac_sha256(mac, seed, 4 + slen, date, strlen(date), k1) == -1 ||
