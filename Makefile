@@ -74,7 +74,8 @@ FUZZ_BINS := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-std=c17 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
 
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c
+.SECONDEXPANSION:
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_$$*)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_$*) $(PKG_LIBS) -lpthread -lm
 
@@ -86,4 +87,25 @@ fuzz: fuzz-build
 clean:
 	rm -rf build jfe
 
+# Side-by-side benchmark of jfe and its peers in network namespaces (root; installs the peers
+# with apt-get). BENCH_QUICK=1 for a ~4 minute pass; see bench/README.md.
+bench: jfe
+	bench/run.sh
+
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# ---- delivery (issue 8): the Debian package, the image-bake check, the delivery checks.
+# `make deb` needs no root: build/jfe_<version>-1_<arch>.deb (see packaging/mkdeb.sh).
+# `make rootfs-check` (root, the Debian mirror, ~2 minutes): debootstrap + bake + purge.
+# `make delivery-check` (root, ~1 minute): tests/integration/test_delivery.sh.
+.PHONY: deb rootfs-check delivery-check
+deb:
+	MAKE="$(MAKE)" packaging/mkdeb.sh
+
+rootfs-check: deb
+	tests/delivery/deps.sh --rootfs
+	tests/delivery/rootfs-check.sh
+
+delivery-check:
+	tests/delivery/deps.sh
+	tests/integration/test_delivery.sh

@@ -1,6 +1,6 @@
 /* Types and bounds of the STARTTLS state machines (proxy/starttls.h). The machine's state is a
  * public, fixed-size struct so that the connection code can embed or allocate it as it likes;
- * only the files in proxy/starttls/ touch its fields (the tests read <rewritten> and <discarded>). */
+ * only the files in proxy/starttls/ touch its fields (tests read <rewritten> and <discarded>). */
 #ifndef JFE_STARTTLS_T_H
 #define JFE_STARTTLS_T_H
 
