@@ -87,6 +87,20 @@ budget=$(jfe_status --json | "$PY" -c 'import json,sys; print(json.load(sys.stdi
 [[ $budget == 5 ]] && pass ops.sighup_budget_resized || fail ops.sighup_budget_resized "of=$budget"
 jfe_stop || fail ops.stop "rc=$JFE_RC"
 
+# jfe certs and jfe revoke work on the store, with the daemon stopped
+out=$(in_srv "$JFE_BIN" certs -c "$JFE_CACHE" 2>&1)
+if [[ $out == *"www.ops.test"*"Pebble"* ]]; then pass ops.certs_lists_store; else fail ops.certs_lists_store "$out"; fi
+revoked_before=$(grep -c 'POST /revoke-cert' "${PEBBLE_LOG[main]}")
+out=$(in_srv "$JFE_BIN" revoke www.ops.test -c "$JFE_CACHE" --acme-directory "https://$ACME4:14000/dir" \
+	--acme-ca-bundle "$PEBBLE_DIR/ca.pem" 2>&1); rc=$?
+after=$(in_srv "$JFE_BIN" certs -c "$JFE_CACHE" 2>&1)
+if [[ $rc == 0 && $out == "revoked www.ops.test" && $after != *"www.ops.test"* &&
+	$(grep -c 'POST /revoke-cert' "${PEBBLE_LOG[main]}") -gt $revoked_before ]]; then
+	pass ops.revoke "the CA revoked it and the store forgot it"
+else
+	fail ops.revoke "rc=$rc out=$out"
+fi
+
 out=$(jfe_status 2>&1); rc=$?
 if [[ $rc == 3 && $(wc -l <<<"$out") == 1 && $out == *"not running"* ]]; then
 	pass ops.status_not_running_exit_3
