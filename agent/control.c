@@ -27,9 +27,9 @@ mkdir_parent(const char *path)
 	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
 		return 0;
 	*slash = '\0';
-	if (mkdir(dir, 0750) != 0 && errno != EEXIST)
-		return -1;
-	return 0;
+	if (mkdir(dir, 0750) == 0)
+		return chmod(dir, 0750);        /* the umask must not shut the jfe group out */
+	return errno == EEXIST ? 0 : -1;
 }
 
 int
