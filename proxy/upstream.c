@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdint.h>
+#include <arpa/inet.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -12,9 +14,33 @@
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
+/* Source ports of connections made with the client's address. They share the client's port
+ * space on this host, so a port the client later picks for a new connection to the same
+ * service would collide with one held (or in TIME-WAIT) here, and that client's connection
+ * would hang; clients' ephemeral ports are 32768-60999 (Linux) or 49152-65535 (Windows,
+ * macOS), so jfe picks its own below them. The kernel's per-socket range cannot leave the
+ * system's ephemeral range, hence an explicit bind. */
+#define UPSTREAM_PORT_LO   10000
+#define UPSTREAM_PORT_HI   32767
+#define UPSTREAM_PORT_TRIES 16
+
+static unsigned
+upstream_port_pick(void)
+{
+	static _Thread_local uint32_t x;
+
+	if (x == 0)
+		x = (uint32_t)getpid() * 2654435761u ^ (uint32_t)(uintptr_t)&x;
+	/* xorshift32: spread, not secrecy (the client chose its own port in the open) */
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return UPSTREAM_PORT_LO + x % (UPSTREAM_PORT_HI - UPSTREAM_PORT_LO + 1);
+}
+
 static int
 upstream_try(const struct sockaddr_storage *client, const struct sockaddr_storage *dst,
-    int preserve_source, int *collided)
+    int preserve_source, int *collided, unsigned port)
 {
 	struct sockaddr_storage src, local;
 	socklen_t sl = sizeof(local);
@@ -31,20 +57,27 @@ upstream_try(const struct sockaddr_storage *client, const struct sockaddr_storag
 
 		memcpy(&src, client, sizeof(src));
 		if (src.ss_family == AF_INET6)
-			((struct sockaddr_in6 *)&src)->sin6_port = 0;
+			((struct sockaddr_in6 *)&src)->sin6_port = htons((uint16_t)port);
 		else
-			((struct sockaddr_in *)&src)->sin_port = 0;
-		/* The port is chosen at connect() time, per 4-tuple, so a busy client address
-		 * does not exhaust the ephemeral range. */
-		(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-		if (setsockopt(fd, lvl, opt, &one, sizeof(one)) != 0 ||
-		    bind(fd, (struct sockaddr *)&src, sa_len(&src)) != 0)
+			((struct sockaddr_in *)&src)->sin_port = htons((uint16_t)port);
+		/* Several upstream connections may share a source port towards different
+		 * services; connect() refuses (EADDRNOTAVAIL) an exact 4-tuple clash. */
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+		    setsockopt(fd, lvl, opt, &one, sizeof(one)) != 0)
 			goto fail;
+		if (bind(fd, (struct sockaddr *)&src, sa_len(&src)) != 0) {
+			*collided = errno == EADDRINUSE;
+			goto fail;
+		}
 	}
-	if (connect(fd, (const struct sockaddr *)dst, sa_len(dst)) != 0 && errno != EINPROGRESS)
+	if (connect(fd, (const struct sockaddr *)dst, sa_len(dst)) != 0 && errno != EINPROGRESS) {
+		if (preserve_source && (errno == EADDRNOTAVAIL || errno == EADDRINUSE))
+			*collided = 1;
 		goto fail;
-	/* The kernel may, rarely, pick the client's own source port: the upstream 4-tuple then
-	 * mirrors the client's, conntrack merges them and the connect never completes. */
+	}
+	/* The port picked may be the client's own (a client using low ports): the upstream
+	 * 4-tuple then mirrors the client's, conntrack merges them and the connect never
+	 * completes. */
 	if (preserve_source && getsockname(fd, (struct sockaddr *)&local, &sl) == 0 &&
 	    sa_port(&local) == sa_port(client)) {
 		*collided = 1;
@@ -65,8 +98,8 @@ upstream_connect(const struct sockaddr_storage *client, const struct sockaddr_st
 {
 	int collided, fd = -1;
 
-	for (int i = 0; i < 4; i++) {
-		fd = upstream_try(client, dst, preserve_source, &collided);
+	for (int i = 0; i < UPSTREAM_PORT_TRIES; i++) {
+		fd = upstream_try(client, dst, preserve_source, &collided, upstream_port_pick());
 		if (!collided)
 			break;
 	}

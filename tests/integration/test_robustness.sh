@@ -4,7 +4,7 @@
 #   - nothing that listens on the host's loopback is reachable through jfe (a scan of every such
 #     port from the client);
 #   - the control socket refuses other users; the store's private keys are 0600;
-#   - silent clients (1000 connect and send nothing) and a slowloris (a ClientHello dribbled one
+#   - silent clients (2000 connect and send nothing) and a slowloris (a ClientHello dribbled one
 #     byte at a time) are bounded by timeouts while other clients are served at once;
 #   - running out of descriptors (a low RLIMIT_NOFILE) pauses accepting and recovers, without
 #     spinning;
@@ -21,6 +21,7 @@ for p in 9001 9002 9003; do
 	spawn "$NS_SRV" "lo$p.log" "$PY" -u "$BED_TOOLS/backend.py" 127.0.0.1 "$p"
 done
 spawn "$NS_SRV" lo6.log "$PY" -u "$BED_TOOLS/backend.py" ::1 9004
+spawn "$NS_SRV" sink.log "$PY" -u "$BED_TOOLS/sink.py" "$SRV4" 8081
 wait_port "$NS_SRV" "$SRV4" 8080 10 && wait_port "$NS_SRV" 127.0.0.1 9003 10 ||
 	{ echo "FAIL: robust.backends"; exit 1; }
 
@@ -60,12 +61,12 @@ mode=$(stat -c %a "$JFE_SOCK")
 BED_TIMEOUT=30 in_ns "$NS_CLI" "$PY" - "$SRV4" >"$BED_DIR/silent.out" 2>&1 <<-'PY' &
 	import resource, socket, sys, time
 	host = sys.argv[1]
-	resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+	resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
 	socks = []
-	for i in range(1000):
+	for i in range(2000):
 	    s = socket.socket()
-	    s.settimeout(5)
-	    s.connect((host, 8080))
+	    s.settimeout(30)
+	    s.connect((host, 8081))
 	    socks.append(s)
 	t = time.time()
 	# silent: jfe gives up sniffing after 2 s and passes through; the service then waits too,
@@ -107,7 +108,7 @@ el=$(elapsed "$t0")
 [[ $ok == 5 ]] && pass robust.others_served_during_silent_flood "5/5 in $el s" ||
 	fail robust.others_served_during_silent_flood "$ok/5"
 wait "$silent" "$slow"
-grep -q '^OK 1000' "$BED_DIR/silent.out" && pass robust.silent_clients_bounded "$(cat "$BED_DIR/silent.out")" ||
+grep -q '^OK 2000' "$BED_DIR/silent.out" && pass robust.silent_clients_bounded "$(cat "$BED_DIR/silent.out")" ||
 	fail robust.silent_clients_bounded "$(cat "$BED_DIR/silent.out")"
 # the dribbling client is cut off by the sniff timeout (2 s), long before it finishes
 secs=$(awk '/^OK/ {print $4}' "$BED_DIR/slowloris.out")
