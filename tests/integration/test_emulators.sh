@@ -39,7 +39,7 @@ CF_TOKEN=jfeTestCloudflareToken0123456789abcdefghij         # all zones, DNS edi
 CF_SCOPED=jfeScopedCloudflareToken0123456789abcdefgh        # other.test only
 CF_RO=jfeReadOnlyCloudflareToken0123456789abcdefgh          # all zones, DNS read only
 R53=https://$ACME4:8443 CF=https://$ACME4:8444/client/v4
-INSYNC_DELAY=1
+INSYNC_DELAY=4   # long enough that a loaded machine still sees PENDING first
 
 bed_up || { echo "FAIL: emulators.bed_up"; exit 1; }
 if ! pebble_certs || ! chall_start; then echo "FAIL: emulators.challtestsrv_up"; exit 1; fi
