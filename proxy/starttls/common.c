@@ -440,3 +440,30 @@ starttls_flush(struct starttls *s, struct st_out *out)
 	s->phase = ST_PH_DONE;
 	return ST_PASSTHROUGH;
 }
+
+enum st_verdict
+st_client_lines(struct starttls *s, const uint8_t *in, size_t n, struct st_out *out,
+    st_command_fn command)
+{
+	size_t off = 0, used;
+	enum st_verdict v;
+	int r;
+
+	while (off < n) {
+		/* Waiting for the handshake: whatever the client pipelined is dropped. */
+		if (s->phase == ST_PH_WAIT) {
+			st_discard(s, ST_FROM_CLIENT, n - off);
+			break;
+		}
+		r = st_take_line(&s->cli, in + off, n - off, &used);
+		off += used;
+		if (r == 0)
+			break;
+		if (r < 0)
+			return st_malformed(s, ST_FROM_CLIENT, in + off, n - off, out,
+			    "over-long command");
+		if ((v = command(s, in + off, n - off, out)) != ST_CONTINUE)
+			return v;
+	}
+	return ST_CONTINUE;
+}

@@ -50,6 +50,13 @@ enum st_verdict st_passthrough(struct starttls *s, enum st_dir dir, const uint8_
     size_t n, struct st_out *out);
 /* Input the machine cannot follow: pass through if nobody has seen a rewritten byte yet,
  * else close. <why> is logged with the bytes held from <dir>. */
+/* Splits the client's bytes into command lines and hands each to <command> (with the bytes
+ * after it, for the pass-through and discard paths), until a verdict other than ST_CONTINUE
+ * or the end of the input; line-based protocols (SMTP, POP3) share it. */
+typedef enum st_verdict (*st_command_fn)(struct starttls *s, const uint8_t *rest, size_t n,
+    struct st_out *out);
+enum st_verdict st_client_lines(struct starttls *s, const uint8_t *in, size_t n,
+    struct st_out *out, st_command_fn command);
 enum st_verdict st_malformed(struct starttls *s, enum st_dir dir, const uint8_t *rest,
     size_t n, struct st_out *out, const char *why);
 enum st_verdict st_fail(struct starttls *s, const char *why);

@@ -242,26 +242,7 @@ smtp_command(struct starttls *s, const uint8_t *rest, size_t n, struct st_out *o
 static enum st_verdict
 smtp_from_client(struct starttls *s, const uint8_t *in, size_t n, struct st_out *out)
 {
-	size_t off = 0, used;
-	enum st_verdict v;
-	int r;
-
-	while (off < n) {
-		if (s->phase == ST_PH_WAIT) {
-			st_discard(s, ST_FROM_CLIENT, n - off);
-			break;
-		}
-		r = st_take_line(&s->cli, in + off, n - off, &used);
-		off += used;
-		if (r == 0)
-			break;
-		if (r < 0)
-			return st_malformed(s, ST_FROM_CLIENT, in + off, n - off, out,
-			    "over-long command");
-		if ((v = smtp_command(s, in + off, n - off, out)) != ST_CONTINUE)
-			return v;
-	}
-	return ST_CONTINUE;
+	return st_client_lines(s, in, n, out, smtp_command);
 }
 
 enum st_verdict
