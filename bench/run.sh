@@ -514,8 +514,9 @@ main() {
 	RAW=$WD/raw.jsonl
 	: >"$RAW"
 	# run a private copy: a rebuild of ./jfe during the run must not change the contender
-	local jfe_src=$JFE_BIN jfe_git
+	local jfe_src=$JFE_BIN jfe_git jfe_built
 	jfe_git=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
+	jfe_built=$(date -u -r "$JFE_BIN" +%FT%TZ)
 	cp "$JFE_BIN" "$WD/jfe" || die "cannot copy $JFE_BIN"
 	JFE_BIN=$WD/jfe
 	local ts
@@ -577,7 +578,7 @@ main() {
 	TLSCK=$tlsck MODE=$MODE ROUNDS=$ROUNDS SECS=$SECS IDLE_N=$IDLE_N TS=$ts RUNTIME=$runtime \
 		LOAD_BEFORE=$load_before BG_BUSY=$bg_busy BG_TOP=$bg_top NOFILE=$nofile TESTS=$TESTS \
 		JFE_VERSION=$("$JFE_BIN" version 2>/dev/null | head -1) \
-		JFE_BINARY="$jfe_src, sha256 $(sha256sum "$JFE_BIN" | cut -c1-16), built $(date -u -r "$jfe_src" +%FT%TZ)" \
+		JFE_BINARY="$jfe_src, sha256 $(sha256sum "$JFE_BIN" | cut -c1-16), built $jfe_built" \
 		JFE_GIT=$jfe_git \
 		$PY - "$WD/meta.json" <<'EOF'
 import json, os, platform, sys
