@@ -220,7 +220,7 @@ class Token:
         return p
 
 
-class State:
+class State(emu_common.RequestLog):
     def __init__(self, a, zones, tokens, gkeys):
         self.a = a
         self.lock = threading.RLock()
@@ -232,22 +232,10 @@ class State:
         self.fail = emu_common.Counter()
         self.delay = a.propagation_delay
         self.seq = 0
-        self.requests = []
-        self.nreq = 0
-        self.logf = open(a.log, "a") if a.log else None
-        self.mirror = emu_common.Mirror(a.challtestsrv, self.logline)
-
-    def logline(self, s):
-        if self.logf:
-            self.logf.write("%s %s\n" % (time.strftime("%H:%M:%S"), s))
-            self.logf.flush()
+        emu_common.RequestLog.__init__(self, a.log, a.challtestsrv)
 
     def note(self, rec):
-        with self.lock:
-            rec["n"] = self.nreq
-            self.nreq += 1
-            self.requests.append(rec)
-            del self.requests[:-2000]
+        emu_common.RequestLog.note(self, rec)
         self.logline("%s %s %d %s token=%s" % (rec["method"], rec["path"], rec["status"],
                                                ",".join(str(c) for c in rec.get("codes", []))
                                                or "-", rec.get("token_id") or "-"))

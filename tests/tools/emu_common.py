@@ -153,6 +153,29 @@ def write_ready(path, port):
         os.replace(path + ".tmp", path)
 
 
+class RequestLog:
+    """What both emulators keep of their requests: the last 2000 (for /_emu/requests), an
+    optional log file, and the challtestsrv mirror. The subclass sets self.lock first."""
+
+    def __init__(self, log_path, challtestsrv):
+        self.requests = []
+        self.nreq = 0
+        self.logf = open(log_path, "a") if log_path else None
+        self.mirror = Mirror(challtestsrv, self.logline)
+
+    def logline(self, s):
+        if self.logf:
+            self.logf.write("%s %s\n" % (time.strftime("%H:%M:%S"), s))
+            self.logf.flush()
+
+    def note(self, rec):
+        with self.lock:
+            rec["n"] = self.nreq
+            self.nreq += 1
+            self.requests.append(rec)
+            del self.requests[:-2000]
+
+
 class Counter:
     """'the next N requests': a thread-safe countdown."""
 

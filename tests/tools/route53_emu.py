@@ -361,7 +361,7 @@ class BatchError(Exception):
         self.messages = messages
 
 
-class State:
+class State(emu_common.RequestLog):
     def __init__(self, a, zones, creds):
         self.a = a
         self.lock = threading.RLock()
@@ -379,22 +379,10 @@ class State:
         self.throttle.set(a.throttle)
         self.fail = emu_common.Counter()
         self.bucket = emu_common.Bucket(a.rate_limit)
-        self.requests = []
-        self.nreq = 0
-        self.logf = open(a.log, "a") if a.log else None
-        self.mirror = emu_common.Mirror(a.challtestsrv, self.logline)
-
-    def logline(self, s):
-        if self.logf:
-            self.logf.write("%s %s\n" % (time.strftime("%H:%M:%S"), s))
-            self.logf.flush()
+        emu_common.RequestLog.__init__(self, a.log, a.challtestsrv)
 
     def note(self, rec):
-        with self.lock:
-            rec["n"] = self.nreq
-            self.nreq += 1
-            self.requests.append(rec)
-            del self.requests[:-2000]
+        emu_common.RequestLog.note(self, rec)
         self.logline("%s %s %s %d %s key=%s" % (rec["method"], rec["path"], rec.get("op") or "-",
                                                  rec["status"], rec.get("code") or "-",
                                                  rec.get("access_key") or "-"))
