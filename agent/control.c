@@ -65,7 +65,7 @@ static json_t *
 traffic_json(const struct daemon_state *ds)
 {
 	static const char *const kinds[CK_KIND_MAX] = {
-		"sniffing", "plain", "tls", "tls_passthrough"
+		"sniffing", "plain", "tls", "tls_passthrough", "starttls"
 	};
 	uint64_t active[CK_KIND_MAX] = { 0 }, total[CK_KIND_MAX] = { 0 };
 	uint64_t c2u = 0, u2c = 0, hsf = 0, upf = 0, acc = 0, accerr = 0, cur = 0;
@@ -87,7 +87,8 @@ traffic_json(const struct daemon_state *ds)
 		cur += atomic_load_explicit(&st->current, memory_order_relaxed);
 	}
 	/* Connections still sniffing have no kind yet. */
-	active[CK_UNKNOWN] = cur - active[CK_PLAIN] - active[CK_TLS] - active[CK_TLS_BACKEND];
+	active[CK_UNKNOWN] = cur - active[CK_PLAIN] - active[CK_TLS] - active[CK_TLS_BACKEND] -
+	    active[CK_STARTTLS];
 	ja = json_object();
 	jt = json_object();
 	for (int k = 0; k < CK_KIND_MAX; k++) {

@@ -55,7 +55,8 @@ static const struct opt_def opt_table[] = {
 	{ "wildcard", 0, OPT_LIST, OFF(wildcard), NULL, "DOMAIN", CHK_NONE, 0, 0,
 	  "repeatable: obtain *.DOMAIN and DOMAIN through DNS-01" },
 	{ "hostname", 0, OPT_STR, OFF(hostname), NULL, "NAME", CHK_NONE, 0, 0,
-	  "name for clients without SNI (default: the system's FQDN)" },
+	  "the host's name: STARTTLS clients without SNI get its certificate, other clients "
+	  "without SNI a self-signed one for it (default: the system's)" },
 	{ "require-consent", 0, OPT_FLAG, OFF(require_consent), NULL, NULL, CHK_NONE, 0, 0,
 	  "issue only for names with a _jfe-consent TXT record naming our account" },
 	{ "names-per-hour", 0, OPT_UINT, OFF(names_per_hour), "20", "N", CHK_NONE, 0, 10000,
@@ -94,6 +95,8 @@ static const struct opt_def opt_table[] = {
 	  "one log line per connection (twice: debug)" },
 	{ "no-preserve-source", 0, OPT_FLAG, OFF(no_preserve_source), NULL, NULL, CHK_NONE, 0, 0,
 	  "connect to services from the host address, not the client's" },
+	{ "no-starttls", 0, OPT_FLAG, OFF(no_starttls), NULL, NULL, CHK_NONE, 0, 0,
+	  "pass SMTP, IMAP, POP3, PostgreSQL and MySQL sessions through unchanged" },
 	{ "fail-closed", 0, OPT_FLAG, OFF(fail_closed), NULL, NULL, CHK_NONE, 0, 0,
 	  "while the rules are installed and jfe is down, reset new connections" },
 	{ "workers", 0, OPT_UINT, OFF(workers), "0", "N", CHK_NONE, 0, 1024,

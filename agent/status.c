@@ -134,12 +134,13 @@ status_print_human(json_t *j)
 	    json_is_true(json_object_get(ic, "preserve_source")) ? "preserved" : "host address",
 	    json_is_true(json_object_get(ic, "fail_closed")) ? "fail-closed" : "fail-open");
 	printf("\nTraffic\n");
-	printf("  active    %lld TLS, %lld pass-through, %lld sniffing\n",
-	    (long long)jint(j, "traffic.active.tls"), (long long)jint(j, "traffic.active.plain"),
+	printf("  active    %lld TLS, %lld STARTTLS, %lld pass-through, %lld sniffing\n",
+	    (long long)jint(j, "traffic.active.tls"), (long long)jint(j, "traffic.active.starttls"),
+	    (long long)jint(j, "traffic.active.plain"),
 	    (long long)jint(j, "traffic.active.sniffing"));
-	printf("  total     %lld TLS, %lld pass-through (%lld accepted)\n",
-	    (long long)jint(j, "traffic.total.tls"), (long long)jint(j, "traffic.total.plain"),
-	    (long long)jint(j, "traffic.accepted"));
+	printf("  total     %lld TLS, %lld STARTTLS, %lld pass-through (%lld accepted)\n",
+	    (long long)jint(j, "traffic.total.tls"), (long long)jint(j, "traffic.total.starttls"),
+	    (long long)jint(j, "traffic.total.plain"), (long long)jint(j, "traffic.accepted"));
 	human_bytes(jint(j, "traffic.bytes_client_to_service"), b1, sizeof(b1));
 	human_bytes(jint(j, "traffic.bytes_service_to_client"), b2, sizeof(b2));
 	printf("  bytes     %s to services, %s to clients\n", b1, b2);
@@ -178,7 +179,10 @@ metric(const char *name, const char *type, const char *help, const char *labels,
 static void
 status_print_metrics(json_t *j)
 {
-	static const char *const kinds[] = { "tls", "plain", "tls_passthrough", "sniffing" };
+	/* "sniffing" last: it has no total. */
+	static const char *const kinds[] = { "tls", "starttls", "plain", "tls_passthrough",
+	    "sniffing" };
+	const size_t nkinds = sizeof(kinds) / sizeof(kinds[0]);
 	json_t *certs = json_object_get(j, "certificates"), *v, *ref;
 	const char *k;
 	char lab[400];
@@ -189,7 +193,7 @@ status_print_metrics(json_t *j)
 	metric("jfe_uptime_seconds", "gauge", "Seconds since the daemon started.", NULL,
 	    jint(j, "uptime_s"), 1);
 	first = 1;
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < nkinds; i++) {
 		char path[64];
 
 		snprintf(lab, sizeof(lab), "kind=\"%s\"", kinds[i]);
@@ -199,7 +203,7 @@ status_print_metrics(json_t *j)
 		first = 0;
 	}
 	first = 1;
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i + 1 < nkinds; i++) {
 		char path[64];
 
 		snprintf(lab, sizeof(lab), "kind=\"%s\"", kinds[i]);

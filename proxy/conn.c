@@ -13,6 +13,7 @@
 #include "proxy/backend.h"
 #include "proxy/certs.h"
 #include "proxy/challenge.h"
+#include "proxy/conn_starttls.h"
 #include "proxy/names.h"
 #include "proxy/relay.h"
 #include "proxy/sockaddr.h"
@@ -21,7 +22,7 @@
 #include "proxy/worker.h"
 
 static const char *const kind_names[CK_KIND_MAX] = {
-	"unknown", "plain", "tls", "tls-passthrough"
+	"unknown", "plain", "tls", "tls-passthrough", "starttls"
 };
 
 enum cert_status
@@ -60,7 +61,15 @@ tls_conn_alpn(void *app)
 {
 	struct conn *c = app;
 
-	return c && c->acme_alpn ? "acme-tls/1" : NULL;
+	if (c == NULL)
+		return NULL;
+	if (c->acme_alpn)
+		return "acme-tls/1";
+	/* PostgreSQL 17's direct TLS (sslnegotiation=direct) insists on its ALPN, and what
+	 * follows the handshake is the usual StartupMessage: plain relaying serves it. */
+	if (c->hello && hello_alpn_offers(c->hello, "postgresql"))
+		return "postgresql";
+	return NULL;
 }
 
 static struct conn *
@@ -82,21 +91,24 @@ ep_add(struct worker *w, struct endpoint *ep)
 	return epoll_ctl(w->epfd, EPOLL_CTL_ADD, ep->fd, &ev);
 }
 
-static void
+void
 conn_set_kind(struct conn *c, enum conn_kind k)
 {
 	struct worker_stats *st = &c->w->st;
 
 	if (c->kind == k)
 		return;
-	if (c->kind != CK_UNKNOWN)
+	/* A reclassification (plain → STARTTLS) moves the connection: totals count it once. */
+	if (c->kind != CK_UNKNOWN) {
 		atomic_fetch_sub_explicit(&st->active[c->kind], 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&st->total[c->kind], 1, memory_order_relaxed);
+	}
 	c->kind = (uint8_t)k;
 	atomic_fetch_add_explicit(&st->active[k], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&st->total[k], 1, memory_order_relaxed);
 }
 
-static void
+void
 conn_set_state(struct conn *c, enum conn_state s)
 {
 	c->state = (uint8_t)s;
@@ -148,7 +160,7 @@ flow_release(struct worker *w, struct flow *f)
 
 /* Ends the connection. <reset>: close with RST on both sides (a refused upstream, a reset
  * peer), so neither end mistakes it for a clean end of stream. */
-static int
+int
 conn_close(struct conn *c, int reset, const char *why)
 {
 	struct worker *w = c->w;
@@ -175,6 +187,10 @@ conn_close(struct conn *c, int reset, const char *why)
 	flow_release(w, &c->u2c);
 	free(c->sniff);
 	c->sniff = NULL;
+	free(c->greet);
+	c->greet = NULL;
+	free(c->st);
+	c->st = NULL;
 	free(c->hello);
 	c->hello = NULL;
 	free(c->sni);
@@ -336,12 +352,17 @@ conn_to_passthrough_kind(struct conn *c, enum conn_kind kind)
 {
 	if (c->up_dead)
 		return conn_close(c, 1, "upstream-refused");
-	/* What the client already sent goes upstream first, then the kernel moves the rest. */
+	/* What either side already sent goes across first, then the kernel moves the rest. */
 	c->c2u.pend = c->sniff;
 	c->c2u.pend_len = c->sniff_len;
 	c->c2u.pend_off = 0;
 	c->sniff = NULL;
 	c->sniff_len = 0;
+	c->u2c.pend = c->greet;
+	c->u2c.pend_len = c->greet_len;
+	c->u2c.pend_off = 0;
+	c->greet = NULL;
+	c->greet_len = 0;
 	conn_set_kind(c, kind);
 	conn_set_state(c, CS_RELAY);
 	return 0;
@@ -364,12 +385,18 @@ conn_to_tls(struct conn *c, struct hello_info *h)
 	if (h->sni_present && name_normalize(h->sni, h->sni_len, name, 0) == 0 &&
 	    (c->cname = strdup(name)) == NULL)
 		return conn_close(c, 1, "no-memory");
+	/* Mail and database clients often send no SNI after STARTTLS: they get the host's own
+	 * name (--hostname, else the system's), through admission like any other name. */
+	if (!h->sni_present && c->st_tls &&
+	    name_normalize(c->w->tls->fallback_name, strlen(c->w->tls->fallback_name), name,
+	    0) == 0 && (c->cname = strdup(name)) == NULL)
+		return conn_close(c, 1, "no-memory");
 	if (c->up_dead)
 		return conn_close(c, 1, "upstream-refused");
 	c->ssl = tls_session_new(c->w->tls, c->cli.fd, c->sniff, c->sniff_len, c);
 	if (c->ssl == NULL)
 		return conn_close(c, 1, "tls-setup");
-	conn_set_kind(c, CK_TLS);
+	conn_set_kind(c, c->st_tls ? CK_STARTTLS : CK_TLS);
 	conn_set_state(c, CS_HANDSHAKE);
 	/* OpenSSL reads the replayed hello without waiting for the socket. */
 	c->cli.ready |= EP_R;
@@ -405,6 +432,9 @@ conn_tls_decide(struct conn *c, struct hello_info *h)
 	char name[NAME_MAX_LEN + 1];
 	SSL_CTX *chal = NULL;
 
+	/* After STARTTLS the service is known to be plaintext: nothing to probe. */
+	if (c->st_tls)
+		return conn_to_tls(c, h);
 	/* A CA validating TLS-ALPN-01 for us must reach jfe, whatever the service is. */
 	if (hello_alpn_offers(h, "acme-tls/1") && h->sni_present &&
 	    name_normalize(h->sni, h->sni_len, name, 0) == 0 &&
@@ -529,6 +559,18 @@ conn_sniff_step(struct conn *c)
 		if (r == HELLO_OK)
 			return conn_tls_decide(c, h);
 		free(h);
+		/* After STARTTLS only a TLS hello may follow. */
+		if (c->st_tls && (r != HELLO_NEED_MORE || c->c2u.eof ||
+		    c->sniff_len >= CONN_SNIFF_MAX))
+			return conn_close(c, 0, "starttls-not-tls");
+		if (r == HELLO_NOT_TLS && !c->w->opt->no_starttls) {
+			int sr = conn_starttls_client_first(c);
+
+			if (sr > 0)
+				return c->state == CS_CLOSED ? -1 : 0;
+			if (sr < 0 && !c->c2u.eof)
+				return 0;
+		}
 		if (r == HELLO_NOT_TLS && sa_port(&c->dst) == 80 && challenge_http_any()) {
 			int hr = conn_http01(c);
 
@@ -538,13 +580,21 @@ conn_sniff_step(struct conn *c)
 		if (r != HELLO_NEED_MORE || c->c2u.eof || c->sniff_len >= CONN_SNIFF_MAX)
 			return conn_to_passthrough(c);
 	}
+	if (c->st_tls)
+		return c->c2u.eof ? conn_close(c, 0, "starttls-not-tls") : 0;
 	if (c->c2u.eof)
 		return conn_to_passthrough(c);
 	/* The server spoke before the client finished a hello: a server-first protocol
-	 * (SMTP, SSH, MySQL...). Relay its greeting at once. */
+	 * (SMTP, SSH, MySQL...). A greeting a STARTTLS machine knows starts it; anything else
+	 * is relayed at once. */
 	if (c->up_connected && (c->up.ready & (EP_R | EP_HUP))) {
+		int sr = 1;
+
 		c->server_spoke = 1;
-		return conn_to_passthrough(c);
+		if (c->sniff_len == 0 && !c->w->opt->no_starttls &&
+		    (sr = conn_starttls_server_first(c)) < 0)
+			return -1;
+		return sr > 0 ? conn_to_passthrough(c) : 0;
 	}
 	return 0;
 }
@@ -607,11 +657,22 @@ conn_process(struct conn *c)
 			if (conn_probe_step(c) != 0)
 				return;
 			break;
+		case CS_STARTTLS:
+			if (conn_upstream_check(c) != 0 || conn_starttls_step(c) != 0)
+				return;
+			break;
 		case CS_HANDSHAKE:
 			if (conn_handshake_step(c) != 0)
 				return;
 			break;
 		case CS_RELAY:
+			/* The first exchange inside TLS still goes through the machine. */
+			if (c->st != NULL) {
+				if (conn_starttls_step(c) != 0)
+					return;
+				if (c->st != NULL)
+					break;
+			}
 			switch (relay_step(c)) {
 			case RELAY_DONE:
 				(void)conn_close(c, 0, NULL);
@@ -682,6 +743,10 @@ conn_timeout(struct conn *c)
 		}
 		/* A hello begun and never finished (a slowloris) ends here; when both sides are
 		 * silent, jfe only relays from now on, whatever comes. */
+		if (c->st_tls) {
+			(void)conn_close(c, 0, "handshake-timeout");
+			return;
+		}
 		if (c->sniff_len > 0) {
 			(void)conn_close(c, 0, "hello-timeout");
 			return;
@@ -712,6 +777,13 @@ conn_timeout(struct conn *c)
 		}
 		(void)conn_close(c, c->up_connecting, c->up_connecting ? "upstream-timeout" :
 		    "handshake-timeout");
+		return;
+	case CS_STARTTLS:
+		if (c->up_connecting) {
+			(void)conn_close(c, 1, "upstream-timeout");
+			return;
+		}
+		(void)conn_close(c, 0, "idle-timeout");
 		return;
 	case CS_RELAY:
 		(void)conn_close(c, 0, "idle-timeout");

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "proxy/hello.h"
+#include "proxy/starttls-t.h"
 #include "proxy/timer.h"
 
 struct worker;
@@ -17,13 +18,15 @@ struct worker;
 enum conn_state {
 	CS_SNIFF,         /* reading the client's first bytes; upstream connecting */
 	CS_PROBE,         /* the hello went to an unknown service: does it answer in TLS? */
+	CS_STARTTLS,      /* plaintext STARTTLS negotiation, inspected (proxy/conn_starttls.c) */
 	CS_HANDSHAKE,     /* TLS handshake with the client */
 	CS_RELAY,         /* relaying (TLS-terminated or pass-through) */
 	CS_CLOSED,
 };
 
-/* CK_TLS_BACKEND: a TLS client of a service that does TLS itself, passed through. */
-enum conn_kind { CK_UNKNOWN, CK_PLAIN, CK_TLS, CK_TLS_BACKEND, CK_KIND_MAX };
+/* CK_TLS_BACKEND: a TLS client of a service that does TLS itself, passed through.
+ * CK_STARTTLS: TLS begun inside a plaintext session (STARTTLS, STLS, SSLRequest, MySQL). */
+enum conn_kind { CK_UNKNOWN, CK_PLAIN, CK_TLS, CK_TLS_BACKEND, CK_STARTTLS, CK_KIND_MAX };
 
 /* Readiness bits, kept per socket: edge-triggered epoll tells us when a socket becomes
  * readable or writable; we keep the bit until an operation returns EAGAIN. */
@@ -71,6 +74,8 @@ struct conn {
 	uint8_t cert_fallback;          /* waited long enough: serve the fallback */
 	uint8_t acme_alpn;              /* a TLS-ALPN-01 validation handshake */
 	uint8_t probe_sent;
+	uint8_t st_tls;                 /* STARTTLS asked: the client's next bytes are TLS */
+	uint8_t st_tls_next;            /* ...once jfe's plaintext answer has reached it */
 	uint64_t t_wait;
 	uint64_t t_start, t_state, t_active;
 	struct sockaddr_storage client, dst;
@@ -78,6 +83,10 @@ struct conn {
 	 * forwarded upstream, then freed. */
 	uint8_t *sniff;
 	uint32_t sniff_len, sniff_off;
+	/* A server's first bytes while they may still be a STARTTLS-capable greeting. */
+	uint8_t *greet;
+	uint32_t greet_len;
+	struct starttls *st;            /* the STARTTLS machine while it inspects, else NULL */
 	SSL *ssl;
 	struct flow c2u, u2c;
 	struct hello_info *hello;       /* freed once the handshake is done */
@@ -99,6 +108,12 @@ void conn_timeout(struct conn *c);
 void conn_cert_changed(struct conn *c);
 /* Closes both sockets at once (worker shutdown). */
 void conn_abort(struct conn *c, const char *why);
+
+/* For proxy/conn_starttls.c. conn_close() always returns -1, so that a step can end with
+ * `return conn_close(...)`; <reset> closes both sides with RST. */
+int conn_close(struct conn *c, int reset, const char *why);
+void conn_set_kind(struct conn *c, enum conn_kind k);
+void conn_set_state(struct conn *c, enum conn_state s);
 
 static inline struct conn *
 conn_of_timer(struct timer *t)

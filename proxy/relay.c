@@ -24,6 +24,8 @@ is_reset_errno(int e)
 	    e == ENETUNREACH;
 }
 
+static void flow_drop_pend(struct flow *f);
+
 /* Keeps bytes the destination could not take yet. */
 static int
 flow_keep(struct flow *f, const uint8_t *p, size_t n)
@@ -33,6 +35,31 @@ flow_keep(struct flow *f, const uint8_t *p, size_t n)
 	memcpy(f->pend, p, n);
 	f->pend_off = 0;
 	f->pend_len = (uint32_t)n;
+	return 0;
+}
+
+int
+relay_queue(struct flow *f, const uint8_t *p, size_t n)
+{
+	uint8_t *nb;
+
+	if (n == 0)
+		return 0;
+	if (f->pend_len == 0) {
+		flow_drop_pend(f);
+		return flow_keep(f, p, n);
+	}
+	if ((size_t)f->pend_len + n > UINT32_MAX)
+		return -1;
+	if (f->pend_off) {
+		memmove(f->pend, f->pend + f->pend_off, f->pend_len);
+		f->pend_off = 0;
+	}
+	if ((nb = realloc(f->pend, f->pend_len + n)) == NULL)
+		return -1;
+	memcpy(nb + f->pend_len, p, n);
+	f->pend = nb;
+	f->pend_len += (uint32_t)n;
 	return 0;
 }
 
@@ -311,6 +338,24 @@ flow_tls_u2c(struct conn *c)
 	}
 }
 
+int
+relay_flush_upstream(struct conn *c)
+{
+	if (c->c2u.pend_len == 0)
+		return 1;
+	if (!c->up_connected)
+		return 0;
+	return flow_flush_plain(&c->c2u, &c->up);
+}
+
+int
+relay_flush_client(struct conn *c)
+{
+	if (c->u2c.pend_len == 0)
+		return 1;
+	return c->tls_ready ? flow_flush_tls(c, &c->u2c) : flow_flush_plain(&c->u2c, &c->cli);
+}
+
 static int
 relay_done(const struct conn *c)
 {
@@ -336,7 +381,7 @@ relay_step(struct conn *c)
 		c->up_connecting = 0;
 		c->up_connected = 1;
 	}
-	if (c->kind == CK_TLS) {
+	if (c->ssl != NULL) {
 		if (flow_tls_c2u(c) == FLOW_RESET || flow_tls_u2c(c) == FLOW_RESET)
 			return RELAY_RESET;
 	} else {

@@ -12,6 +12,7 @@
 #   processes  spawn NS LOG CMD…   start CMD in NS, output to LOG ($BED_DIR/LOG when relative);
 #                                  ip netns exec execs, so $LASTPID is CMD's own PID. Every PID is
 #                                  recorded and killed by PID on exit.
+#              bed_hosts NS "ADDR NAME…"…   an /etc/hosts for commands run in NS only
 #              wait_port NS HOST PORT [TIMEOUT]   until something listens there (ss, no connect)
 #              in_ns NS CMD…, in_srv CMD…, in_cli CMD…   run with `timeout ${BED_TIMEOUT:-10}`
 #              curl_in NS ARGS…    curl -q -sS -m ${CURL_MAX:-5} in NS, bounded
@@ -199,6 +200,19 @@ bed_up() {
 	return 0
 }
 
+# bed_hosts NS "ADDR NAME…"…: an /etc/hosts seen only by commands run in NS (`ip netns exec`
+# bind-mounts /etc/netns/NS/hosts over /etc/hosts), for clients that take a host name and no
+# address (database and mail clients). Removed with the namespaces.
+BED_ETC_NETNS=()
+bed_hosts() {
+	local ns=$1 d=/etc/netns/$1
+	shift
+	mkdir -p "$d" || return 1
+	BED_ETC_NETNS+=("$d")
+	printf '127.0.0.1 localhost\n::1 localhost\n' >"$d/hosts"
+	printf '%s\n' "$@" >>"$d/hosts"
+}
+
 # bed_scratch_ns: one more empty namespace (lo up), deleted with the rest; its name in $BED_SCRATCH.
 # (Not in a $(…) subshell: the name must be recorded in this shell for the cleanup.)
 bed_scratch_ns() {
@@ -227,6 +241,9 @@ bed_cleanup() {
 	done
 	for p in "${BED_PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	for ns in "${BED_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	for p in "${BED_ETC_NETNS[@]}"; do
+		[[ $p == /etc/netns/jfe$BED_ID-* ]] && rm -rf "$p"
+	done
 	if [[ -n $BED_DIR && -d $BED_DIR ]]; then
 		if [[ ${BED_KEEP:-0} == 1 ]]; then bed_log "kept $BED_DIR"; else rm -rf "$BED_DIR"; fi
 	fi
