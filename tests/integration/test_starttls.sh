@@ -29,7 +29,8 @@ FIRST_MAX=40            # a first handshake may wait for issuance
 ALL_TESTS=(pg_verify_full pg_real_client pg_server_tls_untouched pg_direct_tls_alpn
 	smtp_swaks_tls smtp_delivered smtp_plain_client smtp_injection_discarded
 	smtp_server_starttls_untouched imap_login_list pop3_login_list imap_real_client
-	mariadb_tls_query redis_tls status_starttls sanitizers_clean)
+	mariadb_tls_query mariadb_server_tls_untouched hostile_long_line redis_tls status_starttls
+	sanitizers_clean)
 declare -A REPORTED=()
 report() { REPORTED[$2]=1; "$1" "starttls.$2" "${@:3}"; }
 not_run() {
@@ -46,7 +47,7 @@ if ! bed_up; then
 fi
 
 NAMES=(pg.jfe.test mail.jfe.test imap.jfe.test redis.jfe.test)
-bed_hosts "$NS_CLI" "$SRV4 ${NAMES[*]}" || { echo "FAIL: starttls.bed_hosts"; exit 1; }
+bed_hosts "$NS_CLI" "$SRV4 ${NAMES[*]} maria-own.jfe.test" || { echo "FAIL: starttls.bed_hosts"; exit 1; }
 
 # ------------------------------------------------------------------ servers in srv
 SRVDIR=$BED_DIR/servers
@@ -162,18 +163,27 @@ dovecot_up() {
 }
 
 mariadb_up() {
-	local d=$SRVDIR/mariadb i
+	local d=$SRVDIR/mariadb i sock
 	mkdir -p "$d" && chown mysql "$d" || return 1
+	own_cert maria-own.jfe.test "$d" && chown mysql "$d/own.key" || return 1
 	mariadb-install-db --no-defaults --datadir="$d/data" --user=mysql \
 		--auth-root-authentication-method=normal --skip-test-db >"$d/install.log" 2>&1 || return 1
+	cp -a "$d/data" "$d/data-tls"
 	spawn "$NS_SRV" "$d/mariadbd.log" mariadbd --no-defaults --datadir="$d/data" --user=mysql \
 		--socket="$d/sock" --port=3306 --bind-address="$SRV4" --skip-ssl --pid-file="$d/pid" \
 		--skip-name-resolve
-	wait_port "$NS_SRV" "$SRV4" 3306 30 || return 1
-	for ((i = 0; i < 50; i++)); do [[ -S $d/sock ]] && break; sleep 0.1; done
-	in_srv mariadb --no-defaults -S "$d/sock" -u root -e \
-		"CREATE USER 'app'@'%' IDENTIFIED BY 'secret'; GRANT ALL ON *.* TO 'app'@'%';" \
-		>"$d/grant.log" 2>&1
+	# a second server with TLS of its own
+	spawn "$NS_SRV" "$d/mariadbd-tls.log" mariadbd --no-defaults --datadir="$d/data-tls" \
+		--user=mysql --socket="$d/sock-tls" --port=3307 --bind-address="$SRV4" \
+		--ssl-cert="$d/own.pem" --ssl-key="$d/own.key" --pid-file="$d/pid-tls" \
+		--skip-name-resolve
+	wait_port "$NS_SRV" "$SRV4" 3306 30 && wait_port "$NS_SRV" "$SRV4" 3307 30 || return 1
+	for ((i = 0; i < 50; i++)); do [[ -S $d/sock && -S $d/sock-tls ]] && break; sleep 0.1; done
+	for sock in "$d/sock" "$d/sock-tls"; do
+		in_srv mariadb --no-defaults -S "$sock" -u root -e \
+			"CREATE USER 'app'@'%' IDENTIFIED BY 'secret'; GRANT ALL ON *.* TO 'app'@'%';" \
+			>>"$d/grant.log" 2>&1 || return 1
+	done
 }
 
 redis_up() {
@@ -318,11 +328,48 @@ fi
 # Its client sends no SNI: it gets the certificate of the host's name (--hostname), the name it
 # connects to here.
 out=$(client mariadb --no-defaults -h mail.jfe.test -u app -psecret --ssl --ssl-verify-server-cert \
-	--ssl-ca="$ROOT" --connect-timeout="$FIRST_MAX" -e 'SELECT 6 * 7 AS answer; \s' 2>&1)
-if grep -qx '42' <<<"$(awk 'NR == 2' <<<"$out")" && grep -q 'SSL:.*Cipher in use' <<<"$out"; then
-	report pass mariadb_tls_query "$(grep 'SSL:' <<<"$out" | sed 's/^ *//')"
+	--ssl-ca="$ROOT" --connect-timeout="$FIRST_MAX" -e 'SELECT 6 * 7 AS answer, USER() AS who; \s' 2>&1)
+if grep -q "^42[[:space:]]app@$CLI4\$" <<<"$out" && grep -q 'SSL:.*Cipher in use' <<<"$out"; then
+	report pass mariadb_tls_query "$(grep 'SSL:' <<<"$out" | sed 's/^ *//'); the server saw app@$CLI4"
 else
 	report fail mariadb_tls_query "$out" servers/mariadb/mariadbd.log
+fi
+# The server with TLS of its own: only its own certificate verifies.
+out=$(client mariadb --no-defaults -h maria-own.jfe.test -P 3307 -u app -psecret --ssl \
+	--ssl-verify-server-cert --ssl-ca="$SRVDIR/mariadb/own.pem" --connect-timeout=10 \
+	-e "SHOW STATUS LIKE 'Ssl_version'" 2>&1)
+if grep -q '^Ssl_version[[:space:]]TLSv1' <<<"$out"; then
+	report pass mariadb_server_tls_untouched "the server's own certificate verified; the server reports $(grep Ssl_version <<<"$out" | tr '\t' ' ')"
+else
+	report fail mariadb_server_tls_untouched "$out" servers/mariadb/mariadbd-tls.log
+fi
+
+# ------------------------------------------------------------------ hostile clients
+# An SMTP command line far over any bound, after jfe has rewritten the session: a clean close,
+# not a crash or a hang, and the next client is served.
+HOSTILE_PY='
+import socket, sys
+s = socket.create_connection((sys.argv[1], 25), timeout=10)
+f = s.makefile("rb")
+f.readline()
+s.sendall(b"EHLO hostile.jfe.test\r\n")
+while True:
+    line = f.readline()
+    if not line or line[3:4] != b"-":
+        break
+try:
+    s.sendall(b"MAIL FROM:<" + b"x" * 100000)
+    print("CLOSED" if s.recv(4096) == b"" else "ANSWERED")
+except ConnectionResetError:
+    print("CLOSED")
+'
+out=$(in_cli "$PY" -c "$HOSTILE_PY" "$SRV4" 2>&1)
+again=$(client swaks --server mail.jfe.test --port 25 --to user@jfe.test --from again@jfe.test \
+	--timeout 10 2>&1 | grep -c 'queued as')
+if [[ $out == CLOSED && $again == 1 ]] && _alive "$JFE_PID"; then
+	report pass hostile_long_line "a 100 kB command line: connection closed; the next client is served"
+else
+	report fail hostile_long_line "probe: $out; next delivery: $again"
 fi
 
 # ------------------------------------------------------------------ Redis (TLS from the first byte)
