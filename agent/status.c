@@ -148,6 +148,8 @@ status_print_human(json_t *j)
 	    (long long)jint(j, "traffic.handshake_failures"),
 	    (long long)jint(j, "traffic.upstream_failures"),
 	    (long long)jint(j, "traffic.accept_errors"));
+	printf("  kTLS      %lld connections encrypted by the kernel\n",
+	    (long long)jint(j, "traffic.ktls_tx"));
 	printf("\nCertificates\n");
 	if (json_array_size(certs) == 0)
 		printf("  (none yet: the fallback certificate is served)\n");
@@ -218,6 +220,9 @@ status_print_metrics(json_t *j)
 	    jint(j, "traffic.bytes_service_to_client"), 0);
 	metric("jfe_handshake_failures_total", "counter", "TLS handshakes that failed.", NULL,
 	    jint(j, "traffic.handshake_failures"), 1);
+	metric("jfe_ktls_tx_total", "counter",
+	    "TLS connections whose sending the kernel took over (kTLS).", NULL,
+	    jint(j, "traffic.ktls_tx"), 1);
 	metric("jfe_upstream_failures_total", "counter", "Connections to services that failed.",
 	    NULL, jint(j, "traffic.upstream_failures"), 1);
 	metric("jfe_certificates", "gauge", "Certificates held.", NULL,

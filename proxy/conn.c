@@ -612,6 +612,10 @@ conn_handshake_step(struct conn *c)
 		if (c->acme_alpn)
 			return conn_close(c, 0, "acme-tls-alpn-01");
 		c->tls_ready = 1;
+		/* OpenSSL hands sending to the kernel when it has the "tls" ULP; elsewhere the
+		 * user-space path serves, and status says which one ran. */
+		if (BIO_get_ktls_send(SSL_get_wbio(c->ssl)))
+			atomic_fetch_add_explicit(&c->w->st.ktls_tx, 1, memory_order_relaxed);
 		free(c->hello);
 		c->hello = NULL;
 		conn_set_state(c, CS_RELAY);

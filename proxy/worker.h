@@ -21,6 +21,7 @@ struct worker_stats {
 	_Atomic uint64_t total[CK_KIND_MAX];
 	_Atomic uint64_t bytes_c2u, bytes_u2c;
 	_Atomic uint64_t handshake_failures;
+	_Atomic uint64_t ktls_tx;       /* handshakes after which the kernel encrypts (kTLS) */
 	_Atomic uint64_t upstream_failures;
 	_Atomic uint64_t accepted;
 	_Atomic uint64_t accept_errors;

@@ -206,6 +206,17 @@ else fail "proxy.05_bulk_plain_${BULK_MIB}MiB" "rc $rc: $out" bulk.log; fi
 out=$(BED_TIMEOUT=90 py "$NS_CLI" bulk.py client "$SRV4" 5001 "$BULK_MIB" --tls --sni bulk.jfe.test --timeout 30 2>&1); rc=$?
 if [[ $rc == 0 && $out == OK* ]]; then pass "proxy.05_bulk_tls_${BULK_MIB}MiB" "$out"
 else fail "proxy.05_bulk_tls_${BULK_MIB}MiB" "rc $rc: $out" bulk.log; fi
+# kTLS where the kernel has the "tls" ULP, the user-space path elsewhere: status says which ran,
+# and the transfer above checked the bytes either way.
+ktls=$(jfe_status --json 2>/dev/null | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["traffic"]["ktls_tx"])' 2>/dev/null)
+if grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null; then
+	if [[ ${ktls:-0} -gt 0 ]]; then pass proxy.05_ktls_used "the kernel encrypted $ktls connection(s)"
+	else fail proxy.05_ktls_used "the kernel offers the tls ULP but status counts ktls_tx=${ktls:-missing}"; fi
+elif [[ $ktls == 0 ]]; then
+	pass proxy.05_ktls_fallback "no tls ULP in this kernel ($(cat /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null)): the user-space TLS path carried the transfer"
+else
+	fail proxy.05_ktls_fallback "no tls ULP, yet status counts ktls_tx=${ktls:-missing}"
+fi
 
 # ------------------------------------------------------------------ 7. the srv host's own outbound connections
 out4=$(curl_in "$NS_SRV" "http://$CLI4:7070/" 2>&1); rc4=$?
