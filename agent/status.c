@@ -1,5 +1,7 @@
 #include "agent/status.h"
 
+#include "agent/log.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -108,6 +110,76 @@ human_bytes(json_int_t v, char *buf, size_t len)
 	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", d, u[i]);
 }
 
+static const char *
+jstr(json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	return v && *v ? v : "-";
+}
+
+/* Identity, admission budgets and refusals, the DNS provider: what decides whether a new name
+ * gets a certificate. */
+static void
+status_print_admission(json_t *j)
+{
+	json_t *adm = json_object_get(j, "admission");
+	json_t *id = json_object_get(adm, "identity"), *b = json_object_get(adm, "budgets");
+	json_t *rc = json_object_get(adm, "refused"), *dns = json_object_get(adm, "dns_provider");
+	json_t *refused = json_object_get(j, "refused"), *v;
+	const char *k;
+	size_t i;
+	int first = 1;
+
+	if (id) {
+		printf("\nIdentity\n");
+		printf("  instance  %s (%s%s)\n", jstr(id, "identity"), jstr(id, "source"),
+		    json_is_true(json_object_get(id, "signature_verified")) ?
+		    ", signature verified" : "");
+		if (strcmp(jstr(id, "account_id"), "-") != 0)
+			printf("  cloud     %s, account %s, region %s\n", jstr(id, "instance_id"),
+			    jstr(id, "account_id"), jstr(id, "region"));
+		printf("  public   ");
+		json_array_foreach(json_object_get(id, "public_addresses"), i, v)
+			printf(" %s", json_string_value(v));
+		printf("%s\n", json_array_size(json_object_get(id, "public_addresses")) ? "" :
+		    " (none known)");
+	}
+	if (b || rc) {
+		printf("\nAdmission\n");
+		if (b)
+			printf("  budget    %lld of %lld new names this hour, %lld of %lld today\n",
+			    (long long)jint(b, "hour.left"), (long long)jint(b, "hour.of"),
+			    (long long)jint(b, "day.left"), (long long)jint(b, "day.of"));
+		if (rc) {
+			printf("  decided   %lld admitted; refused:", (long long)jint(rc, "admitted"));
+			json_object_foreach(rc, k, v) {
+				if (strcmp(k, "admitted") == 0 || json_integer_value(v) == 0)
+					continue;
+				printf("%s %s %lld", first ? "" : ",", k, (long long)json_integer_value(v));
+				first = 0;
+			}
+			printf("%s\n", first ? " none" : "");
+		}
+		json_array_foreach(refused, i, v) {
+			char esc[300];
+			const char *name = json_string_value(json_object_get(v, "name"));
+
+			/* Names come from clients: escaped before they reach a terminal. */
+			log_escape(esc, sizeof(esc), name ? name : "", name ? strlen(name) : 0);
+			printf("  refused   %-40s %s (retry in %llds)\n", esc, jstr(v, "reason"),
+			    (long long)jint(v, "retry_in_s"));
+		}
+	}
+	if (dns) {
+		printf("\nDNS provider\n");
+		printf("  %-9s %s, %s%s%s\n", jstr(dns, "provider"), jstr(dns, "endpoint"),
+		    json_is_true(json_object_get(dns, "healthy")) ? "healthy" : "UNHEALTHY",
+		    strcmp(jstr(dns, "last_error"), "-") ? ": " : "",
+		    strcmp(jstr(dns, "last_error"), "-") ? jstr(dns, "last_error") : "");
+	}
+}
+
 static void
 status_print_human(json_t *j)
 {
@@ -165,6 +237,7 @@ status_print_human(json_t *j)
 			printf("  %-40s %s\n", json_string_value(json_object_get(v, "name")),
 			    json_string_value(json_object_get(v, "state")));
 	}
+	status_print_admission(j);
 }
 
 /* Prometheus text exposition (version 0.0.4) of the same status document. */
