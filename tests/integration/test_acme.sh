@@ -434,10 +434,14 @@ if [[ -n $JFE_PID ]]; then
 	else
 		report fail 07_resolves_elsewhere "challtestsrv /add-a failed"
 	fi
-	if out=$(status_json | status_check refused blocked.jfe.test elsewhere.jfe.test); then
-		report pass 08_status_refused "$out"
+	human=$(jfe_status 2>&1)
+	if out=$(status_json | status_check refused blocked.jfe.test elsewhere.jfe.test) &&
+		grep -Eq '^  refused +elsewhere\.jfe\.test +does not resolve to this host' <<<"$human" &&
+		grep -Eq '^  budget +[0-9]+ of [0-9]+ new names this hour' <<<"$human"; then
+		report pass 08_status_refused "$out; the human view lists it with the budgets"
 	else
-		report fail 08_status_refused "jfe status --json: $out"
+		report fail 08_status_refused "jfe status --json: $out
+$human"
 	fi
 	jfe_stop TERM 10
 fi
