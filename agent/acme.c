@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "agent/acme_cert.h"
+#include "agent/acme_parse.h"
 #include "agent/b64.h"
 #include "agent/evtimer.h"
 #include "agent/http.h"
@@ -21,8 +22,6 @@
 #define NONCE_POOL        16
 #define BADNONCE_RETRIES  16
 #define POLL_MAX          90            /* authorization / order polls per order */
-#define POLL_MIN_MS       500
-#define POLL_MAX_MS       10000
 #define ACCOUNT_RETRY_S   60
 
 enum acct_state { ACCT_NONE, ACCT_BUSY, ACCT_READY, ACCT_FAILED };
@@ -104,7 +103,7 @@ static void acct_start(struct acme *a);
 static const char *
 dir_url(const struct acme *a, const char *key)
 {
-	return a->dir ? json_string_value(json_object_get(a->dir, key)) : NULL;
+	return acme_directory_url(a->dir, key);
 }
 
 const char *
@@ -132,27 +131,13 @@ order_set_step(struct order *o, enum order_step s)
 static void
 problem_of(const struct http_resp *r, char *type, size_t tlen, char *detail, size_t dlen)
 {
-	json_t *j = r->body ? json_loads(r->body, 0, NULL) : NULL;
-	const char *t = json_string_value(json_object_get(j, "type"));
-	const char *d = json_string_value(json_object_get(j, "detail"));
-	const char *pfx = "urn:ietf:params:acme:error:";
-
-	if (t && strncmp(t, pfx, strlen(pfx)) == 0)
-		t += strlen(pfx);
-	log_escape(type, tlen, t ? t : "", t ? strlen(t) : 0);
-	if (d)
-		log_escape(detail, dlen, d, strlen(d));
-	else if (r->status == 0)
-		snprintf(detail, dlen, "%s", r->error);
-	else
-		snprintf(detail, dlen, "HTTP %ld", r->status);
-	json_decref(j);
+	acme_problem(r->body, r->status, r->error, type, tlen, detail, dlen);
 }
 
 static void
 nonce_keep(struct acme *a, const char *n)
 {
-	if (n == NULL || *n == '\0' || !b64url_alphabet_ok(n, strlen(n)) || strlen(n) > 256)
+	if (!acme_nonce_ok(n))
 		return;
 	if (a->nnonces == NONCE_POOL) {
 		free(a->nonces[0]);
@@ -390,25 +375,20 @@ dir_loaded(void *arg, struct http_resp *r)
 {
 	struct acme *a = arg;
 	char *key_pem = NULL, *acct_json = NULL;
-	json_t *j;
+	json_t *j = NULL;
 	int rc;
 
-	j = (r->status == 200 && r->body) ? json_loads(r->body, 0, NULL) : NULL;
-	if (!json_is_object(j) || !json_is_string(json_object_get(j, "newNonce")) ||
-	    !json_is_string(json_object_get(j, "newAccount")) ||
-	    !json_is_string(json_object_get(j, "newOrder"))) {
+	if (r->status != 200 || acme_directory_parse(r->body, &j) != 0) {
 		char why[300];
 
 		snprintf(why, sizeof(why), "directory %s unusable: %s", a->cfg.directory,
 		    r->status ? "not an ACME directory" : r->error);
-		json_decref(j);
 		acct_finish(a, 0, why);
 		return;
 	}
 	json_decref(a->dir);
 	a->dir = j;
-	if (a->cfg.profile && !json_object_get(json_object_get(json_object_get(j, "meta"),
-	    "profiles"), a->cfg.profile))
+	if (a->cfg.profile && !acme_directory_has_profile(j, a->cfg.profile))
 		log_warn("acme: the directory does not offer profile \"%s\"; ordering without",
 		    a->cfg.profile);
 	rc = store_account_load(a->store, a->cfg.directory, &key_pem, &acct_json);
@@ -538,22 +518,11 @@ order_fail_resp(struct order *o, const char *what, struct http_resp *r)
 	order_fail(o, why, r->retry_after_s);
 }
 
-static json_t *
-resp_json(struct http_resp *r)
-{
-	return r->body ? json_loads(r->body, 0, NULL) : NULL;
-}
-
 /* Waits <ms> (or the CA's Retry-After, bounded) and runs the step again. */
 static void
 order_later(struct order *o, struct http_resp *r, unsigned ms)
 {
-	if (r && r->retry_after_s >= 0)
-		ms = (unsigned)(r->retry_after_s * 1000);
-	if (ms < POLL_MIN_MS)
-		ms = POLL_MIN_MS;
-	if (ms > POLL_MAX_MS)
-		ms = POLL_MAX_MS;
+	ms = acme_poll_ms(r ? r->retry_after_s : -1, ms);
 	if (++o->polls > POLL_MAX) {
 		order_fail(o, "the CA took too long", -1);
 		return;
@@ -591,10 +560,9 @@ on_certificate(struct acme *a, struct order *o, struct http_resp *r)
 }
 
 static void
-order_handle_status(struct order *o, struct http_resp *r, json_t *j)
+order_handle_status(struct order *o, struct http_resp *r, const struct acme_order_doc *d)
 {
-	const char *st = json_string_value(json_object_get(j, "status"));
-	const char *cert = json_string_value(json_object_get(j, "certificate"));
+	const char *st = d->status, *cert = d->certificate;
 
 	if (st && strcmp(st, "valid") == 0 && cert) {
 		set_str(&o->cert_url, cert);
@@ -620,27 +588,29 @@ order_handle_status(struct order *o, struct http_resp *r, json_t *j)
 static void
 on_order_polled(struct acme *a, struct order *o, struct http_resp *r)
 {
-	json_t *j = resp_json(r);
+	struct acme_order_doc d;
 
 	(void)a;
-	if (r->status != 200 || j == NULL)
+	acme_order_parse(r->body, &d);
+	if (r->status != 200 || d.json == NULL)
 		order_fail_resp(o, "order poll", r);
 	else
-		order_handle_status(o, r, j);
-	json_decref(j);
+		order_handle_status(o, r, &d);
+	acme_order_doc_clear(&d);
 }
 
 static void
 on_finalized(struct acme *a, struct order *o, struct http_resp *r)
 {
-	json_t *j = resp_json(r);
+	struct acme_order_doc d;
 
 	(void)a;
-	if (r->status != 200 || j == NULL)
+	acme_order_parse(r->body, &d);
+	if (r->status != 200 || d.json == NULL)
 		order_fail_resp(o, "finalize", r);
 	else
-		order_handle_status(o, r, j);
-	json_decref(j);
+		order_handle_status(o, r, &d);
+	acme_order_doc_clear(&d);
 }
 
 static void
@@ -676,10 +646,12 @@ order_finalize(struct order *o)
 static void
 on_authz_polled(struct acme *a, struct order *o, struct http_resp *r)
 {
-	json_t *j = resp_json(r);
-	const char *st = json_string_value(json_object_get(j, "status"));
+	struct acme_authz_doc d;
+	const char *st;
 
 	(void)a;
+	acme_authz_parse(r->body, chal_names[o->chal], &d);
+	st = d.status;
 	if (r->status != 200 || st == NULL) {
 		order_fail_resp(o, "authorization poll", r);
 	} else if (strcmp(st, "valid") == 0) {
@@ -691,24 +663,16 @@ on_authz_polled(struct acme *a, struct order *o, struct http_resp *r)
 		order_later(o, r, 1000);
 	} else {
 		/* invalid: the CA could not reach us this way; another type may work. */
-		json_t *ch;
-		size_t i;
 		char detail[300] = "";
 
-		json_array_foreach(json_object_get(j, "challenges"), i, ch) {
-			const char *d = json_string_value(json_object_get(json_object_get(ch,
-			    "error"), "detail"));
-
-			if (d && strcmp(json_string_value(json_object_get(ch, "type")) ?: "",
-			    chal_names[o->chal]) == 0)
-				log_escape(detail, sizeof(detail), d, strlen(d));
-		}
+		if (d.chal_error)
+			log_escape(detail, sizeof(detail), d.chal_error, strlen(d.chal_error));
 		log_warn("acme: %s: %s validation failed: %s", o->name, chal_names[o->chal],
 		    detail);
 		order_unpublish(o);
 		order_restart(o);
 	}
-	json_decref(j);
+	acme_authz_doc_clear(&d);
 }
 
 static void
@@ -720,7 +684,7 @@ on_challenge_answered(struct acme *a, struct order *o, struct http_resp *r)
 		return;
 	}
 	order_set_step(o, OS_POLL_AUTHZ);
-	order_later(o, NULL, POLL_MIN_MS);
+	order_later(o, NULL, ACME_POLL_MIN_MS);
 }
 
 static void
@@ -807,10 +771,11 @@ order_publish(struct order *o)
 static void
 on_authz(struct acme *a, struct order *o, struct http_resp *r)
 {
-	json_t *j = resp_json(r), *ch, *found = NULL;
-	const char *st = json_string_value(json_object_get(j, "status"));
-	size_t i;
+	struct acme_authz_doc d;
+	const char *st;
 
+	acme_authz_parse(r->body, chal_names[o->chal], &d);
+	st = d.status;
 	if (r->status != 200 || st == NULL) {
 		order_fail_resp(o, "authorization", r);
 		goto out;
@@ -824,26 +789,18 @@ on_authz(struct acme *a, struct order *o, struct http_resp *r)
 		order_fail(o, "authorization is not pending", -1);
 		goto out;
 	}
-	json_array_foreach(json_object_get(j, "challenges"), i, ch)
-		if (strcmp(json_string_value(json_object_get(ch, "type")) ?: "",
-		    chal_names[o->chal]) == 0)
-			found = ch;
-	if (found == NULL) {
+	if (!d.chal_found) {
 		log_info("acme: %s: the CA does not offer %s", o->name, chal_names[o->chal]);
 		order_restart(o);
 		goto out;
 	}
-	set_str(&o->token, json_string_value(json_object_get(found, "token")));
-	set_str(&o->chal_url, json_string_value(json_object_get(found, "url")));
+	set_str(&o->token, d.chal_token);
+	set_str(&o->chal_url, d.chal_url);
 	free(o->keyauth);
 	o->keyauth = NULL;
-	{
-		/* A wildcard's authorization names the base domain: the record lives there. */
-		const char *id = json_string_value(json_object_get(json_object_get(j,
-		    "identifier"), "value"));
-
-		snprintf(o->rrname, sizeof(o->rrname), "_acme-challenge.%s", id ? id : o->name);
-	}
+	/* A wildcard's authorization names the base domain: the record lives there. */
+	snprintf(o->rrname, sizeof(o->rrname), "_acme-challenge.%s",
+	    d.identifier ? d.identifier : o->name);
 	if (o->token == NULL || o->chal_url == NULL ||
 	    key_authorization(a->acct_key, o->token, &o->keyauth) != 0 ||
 	    order_publish(o) != 0) {
@@ -854,42 +811,44 @@ on_authz(struct acme *a, struct order *o, struct http_resp *r)
 	if (o->chal != CH_DNS01)
 		order_answer_challenge(o);
 out:
-	json_decref(j);
+	acme_authz_doc_clear(&d);
 }
 
 static void
 on_new_order(struct acme *a, struct order *o, struct http_resp *r)
 {
-	json_t *j = resp_json(r);
-	const char *fin = json_string_value(json_object_get(j, "finalize"));
-	const char *st = json_string_value(json_object_get(j, "status"));
+	struct acme_order_doc d;
+	const char *fin, *st;
 
 	(void)a;
+	acme_order_parse(r->body, &d);
+	fin = d.finalize;
+	st = d.status;
 	if (r->status != 201 || r->location == NULL || fin == NULL || st == NULL ||
-	    !json_is_array(json_object_get(j, "authorizations"))) {
+	    d.authorizations == NULL) {
 		if (r->status == 201 || r->status == 200) {
 			char why[200];
 
 			snprintf(why, sizeof(why), "new order: HTTP %ld answer lacks %s", r->status,
-			    r->location == NULL ? "a Location" : j == NULL ? "a JSON body" :
+			    r->location == NULL ? "a Location" : d.json == NULL ? "a JSON body" :
 			    "status, finalize or authorizations");
 			order_fail(o, why, -1);
 		} else
 			order_fail_resp(o, "new order", r);
-		json_decref(j);
+		acme_order_doc_clear(&d);
 		return;
 	}
 	set_str(&o->order_url, r->location);
 	set_str(&o->finalize_url, fin);
 	json_decref(o->authz);
-	o->authz = json_incref(json_object_get(j, "authorizations"));
+	o->authz = json_incref(d.authorizations);
 	o->iauthz = 0;
 	if (strcmp(st, "pending") == 0) {
 		order_set_step(o, OS_AUTHZ);
 		order_next(o);
 	} else
-		order_handle_status(o, r, j);
-	json_decref(j);
+		order_handle_status(o, r, &d);
+	acme_order_doc_clear(&d);
 }
 
 static void
@@ -953,8 +912,7 @@ order_next(struct order *o)
 		if (strncmp(o->name, "*.", 2) == 0)
 			json_array_append_new(json_object_get(p, "identifiers"),
 			    json_pack("{s:s, s:s}", "type", "dns", "value", o->name + 2));
-		if (a->cfg.profile && json_object_get(json_object_get(json_object_get(a->dir,
-		    "meta"), "profiles"), a->cfg.profile))
+		if (acme_directory_has_profile(a->dir, a->cfg.profile))
 			json_object_set_new(p, "profile", json_string(a->cfg.profile));
 		payload = json_dumps(p, JSON_COMPACT);
 		json_decref(p);

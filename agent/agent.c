@@ -16,6 +16,7 @@
 #include "agent/cloud.h"
 #include "agent/admission.h"
 #include "agent/acme_cert.h"
+#include "agent/acme_parse.h"
 #include "agent/evtimer.h"
 #include "agent/http.h"
 #include "agent/jws.h"
@@ -344,24 +345,6 @@ renew_schedule(time_t at)
 		timer_arm(&ag.timers, &ag.renew.t, when);
 }
 
-/* "2025-01-02T04:00:00Z", fractional seconds allowed; -1 when not of that form. */
-static time_t
-parse_rfc3339(const char *s)
-{
-	struct tm tm;
-	const char *p;
-
-	memset(&tm, 0, sizeof(tm));
-	if (s == NULL || (p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
-		return -1;
-	if (*p == '.')
-		while (*++p >= '0' && *p <= '9')
-			;
-	if ((*p != 'Z' && *p != 'z') || p[1] != '\0')
-		return -1;
-	return timegm(&tm);
-}
-
 struct ari_req {
 	char name[256];
 };
@@ -370,18 +353,14 @@ static void
 ari_done(void *arg, struct http_resp *r)
 {
 	struct ari_req *q = arg;
-	json_t *e = json_object_get(ag.ari, q->name), *j = NULL, *w;
+	json_t *e = json_object_get(ag.ari, q->name);
 	time_t now = time(NULL), start, end, next;
 	long retry = r->retry_after_s;
 
 	if (e == NULL)
 		goto out;
 	json_object_set_new(e, "busy", json_false());
-	j = (r->status == 200 && r->body) ? json_loads(r->body, 0, NULL) : NULL;
-	w = json_object_get(j, "suggestedWindow");
-	start = parse_rfc3339(json_string_value(json_object_get(w, "start")));
-	end = parse_rfc3339(json_string_value(json_object_get(w, "end")));
-	if (start < 0 || end <= start) {
+	if (r->status != 200 || acme_renewal_info_parse(r->body, &start, &end) != 0) {
 		/* RFC 9773 §4.3: temporary trouble retries soon, anything else in six hours. */
 		next = now + ((r->status == 0 || r->status >= 500) ? 300 : 6 * 3600);
 		log_warn("agent: %s: no usable renewal information (HTTP %ld)", q->name, r->status);
@@ -390,7 +369,7 @@ ari_done(void *arg, struct http_resp *r)
 		time_t at;
 
 		RAND_bytes((unsigned char *)&rnd, sizeof(rnd));
-		at = start + (time_t)(rnd % (uint32_t)(end - start));
+		at = acme_renewal_pick(start, end, rnd);
 		certs_set_renew_at(q->name, at);
 		renew_schedule(at);
 		log_info("agent: %s: the CA suggests renewing in %llds", q->name,
@@ -403,7 +382,6 @@ ari_done(void *arg, struct http_resp *r)
 	}
 	json_object_set_new(e, "next", json_integer((json_int_t)next));
 out:
-	json_decref(j);
 	free(q);
 }
 

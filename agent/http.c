@@ -111,6 +111,8 @@ header_value(const char *p, size_t len)
 	return strndup(p + s, e - s);
 }
 
+/* Seconds, at most HTTP_RETRY_AFTER_MAX: callers add it to the time and multiply it into
+ * milliseconds, and a CA (or anything in between) may send any number. */
 static long
 parse_retry_after(const char *v)
 {
@@ -119,50 +121,60 @@ parse_retry_after(const char *v)
 	struct tm tm;
 
 	if (*v >= '0' && *v <= '9') {
-		n = strtol(v, &end, 10);
-		return *end == '\0' && n >= 0 ? n : -1;
+		n = strtol(v, &end, 10);        /* LONG_MAX when out of range */
+		if (*end != '\0' || n < 0)
+			return -1;
+		return n > HTTP_RETRY_AFTER_MAX ? HTTP_RETRY_AFTER_MAX : n;
 	}
 	memset(&tm, 0, sizeof(tm));
 	/* RFC 9110 IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" */
 	if (strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm) != NULL) {
 		time_t t = timegm(&tm), now = time(NULL);
 
-		return t > now ? (long)(t - now) : 0;
+		if (t <= now)
+			return 0;
+		return t - now > HTTP_RETRY_AFTER_MAX ? HTTP_RETRY_AFTER_MAX : (long)(t - now);
 	}
 	return -1;
+}
+
+void
+http_resp_header(struct http_resp *r, const char *p, size_t len)
+{
+	const char *colon = memchr(p, ':', len);
+	size_t klen;
+	char **slot = NULL;
+
+	if (colon == NULL)
+		return;
+	klen = (size_t)(colon - p);
+	if (klen == 8 && strncasecmp(p, "Location", 8) == 0)
+		slot = &r->location;
+	else if (klen == 12 && strncasecmp(p, "Replay-Nonce", 12) == 0)
+		slot = &r->nonce;
+	else if (klen == 12 && strncasecmp(p, "Content-Type", 12) == 0)
+		slot = &r->content_type;
+	else if (klen == 11 && strncasecmp(p, "Retry-After", 11) == 0) {
+		char *v = header_value(colon + 1, len - klen - 1);
+
+		if (v)
+			r->retry_after_s = parse_retry_after(v);
+		free(v);
+		return;
+	}
+	if (slot) {
+		free(*slot);
+		*slot = header_value(colon + 1, len - klen - 1);
+	}
 }
 
 static size_t
 on_header(char *p, size_t sz, size_t n, void *arg)
 {
 	struct http_req *q = arg;
-	size_t len = sz * n;
-	const char *colon = memchr(p, ':', len);
-	size_t klen;
-	char **slot = NULL;
 
-	if (colon == NULL)
-		return len;
-	klen = (size_t)(colon - p);
-	if (klen == 8 && strncasecmp(p, "Location", 8) == 0)
-		slot = &q->r.location;
-	else if (klen == 12 && strncasecmp(p, "Replay-Nonce", 12) == 0)
-		slot = &q->r.nonce;
-	else if (klen == 12 && strncasecmp(p, "Content-Type", 12) == 0)
-		slot = &q->r.content_type;
-	else if (klen == 11 && strncasecmp(p, "Retry-After", 11) == 0) {
-		char *v = header_value(colon + 1, len - klen - 1);
-
-		if (v)
-			q->r.retry_after_s = parse_retry_after(v);
-		free(v);
-		return len;
-	}
-	if (slot) {
-		free(*slot);
-		*slot = header_value(colon + 1, len - klen - 1);
-	}
-	return len;
+	http_resp_header(&q->r, p, sz * n);
+	return sz * n;
 }
 
 int

@@ -7,6 +7,8 @@
 #include <stddef.h>
 
 #define HTTP_BODY_MAX (1024 * 1024)
+/* A longer Retry-After counts as this many seconds (30 days). */
+#define HTTP_RETRY_AFTER_MAX (30L * 24 * 3600)
 
 struct http_resp {
 	long status;                    /* 0: transport error, see <error> */
@@ -15,11 +17,17 @@ struct http_resp {
 	char *location;
 	char *nonce;                    /* Replay-Nonce */
 	char *content_type;
-	long retry_after_s;             /* -1 when absent; HTTP-date converted to a delta */
+	long retry_after_s;             /* -1 when absent; HTTP-date converted to a delta;
+	                                 * at most HTTP_RETRY_AFTER_MAX */
 	char error[CURL_ERROR_SIZE];
 };
 
 typedef void (*http_cb)(void *arg, struct http_resp *r);
+
+/* Takes one response header line (<len> bytes, "Name: value\r\n", any bytes) into <r>:
+ * Location, Replay-Nonce and Content-Type (the last of each wins), Retry-After (seconds or an
+ * HTTP-date, as a delay from now; -1 when unreadable). Other lines are ignored. */
+void http_resp_header(struct http_resp *r, const char *line, size_t len);
 
 struct http;
 

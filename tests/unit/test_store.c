@@ -732,6 +732,7 @@ test_concurrent_load(void)
 				_exit(1);
 			unit_free(&u);
 		}
+		store_close(s);         /* the child's copy: valgrind checks its leaks too */
 		_exit(0);
 	}
 	while (waitpid(pid, &st, WNOHANG) == 0) {
@@ -768,6 +769,7 @@ test_concurrent_save(void)
 					_exit(1);
 				unit_free(&u);
 			}
+			store_close(s);
 			_exit(0);
 		}
 	for (k = 0; k < 3; k++) {
