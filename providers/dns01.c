@@ -342,7 +342,8 @@ zone_found(void *arg, const char *name, const struct resolve_zone *z)
 			/* Nobody can ask it without an address; a resolver that finds it by glue
 			 * would, but that is beyond what we can see. */
 			log_warn("dns01: nameserver %s of %s has no address (%s): not checked",
-			    ns->host, z->zone, resolve_status_str(ns->status));
+			    log_escape(esc, sizeof(esc), ns->host, strlen(ns->host)), z->zone,
+			    resolve_status_str(ns->status));
 			continue;
 		}
 		snprintf(w->ns[w->nns], sizeof(w->ns[0]), "%s", ns->host);

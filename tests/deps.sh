@@ -13,7 +13,7 @@ BUILD_PKGS=(gcc make pkg-config libssl-dev libnftnl-dev libmnl-dev libcurl4-open
 	libjansson-dev libc-ares-dev libpsl-dev libsystemd-dev)
 TEST_PKGS=(nftables iproute2 curl openssl socat python3 pebble bind9-dnsutils procps coreutils
 	testssl.sh util-linux
-	python3-botocore awscli clang libclang-rt-14-dev)
+	python3-botocore awscli clang libclang-rt-14-dev nsd)
 DEMO_PKGS=(nftables iproute2 curl openssl python3 procps coreutils pebble)
 
 mode=all check=0
