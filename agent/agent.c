@@ -660,7 +660,7 @@ agent_start(const struct jfe_options *o, void (*wake_workers)(void))
 		.eab_hmac_key = o->eab_hmac_key, .profile = o->acme_profile,
 		.http01 = port_set_has(&o->ports, 80), .tlsalpn01 = port_set_has(&o->ports, 443),
 		.dns_visible_ms = o->dns_visible_timeout_s * 1000,
-		.dns_check_resolver = strcmp(o->dns_check, "resolver") == 0,
+		.dns_check_resolver = o->dns_check != NULL && strcmp(o->dns_check, "resolver") == 0,
 	};
 	struct cloud_hooks hooks = { .identity = identity_changed, .addrs = addrs_changed };
 	char ua[64];
