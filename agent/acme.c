@@ -724,9 +724,13 @@ dns_presented(void *arg, int ok, const char *why)
 		order_fail(o, msg, -1);
 		return;
 	}
-	/* The provider says its servers have it; check what resolvers will see. */
-	if (dns01_wait_visible(o->a->cfg.res, o->a->timers, o->rrname, o->txt,
-	    o->a->cfg.dns_visible_ms, dns_visible, o) != 0)
+	/* The provider says its servers have it; check that every authoritative nameserver
+	 * answers with it, since the CA may ask any of them. */
+	struct dns01_check chk = { .timeout_ms = o->a->cfg.dns_visible_ms,
+	    .resolver_only = o->a->cfg.dns_check_resolver };
+
+	if (dns01_wait_visible(o->a->cfg.res, o->a->timers, o->rrname, o->txt, &chk,
+	    dns_visible, o) != 0)
 		order_fail(o, "cannot check the challenge record", -1);
 }
 

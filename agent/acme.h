@@ -22,6 +22,7 @@ struct acme_config {
 	struct dns01 *dns;              /* DNS-01 provider, or NULL */
 	struct resolver *res;           /* to see a DNS-01 record before the CA looks */
 	unsigned dns_visible_ms;
+	int dns_check_resolver;         /* confirm through the resolver, not every nameserver */
 };
 
 /* <ok>: <key_pem> and <chain_pem> hold the new certificate (valid during the call only).

@@ -486,14 +486,14 @@ agent_main(void *arg)
 
 		if (ro)
 			reload_apply(ro);
-		struct curl_waitfd wfd[16];
-		int fds[16], n, wait, rt;
-		unsigned ev[16];
+		struct curl_waitfd wfd[RESOLVE_MAX_FDS];
+		int fds[RESOLVE_MAX_FDS], n, wait, rt;
+		unsigned ev[RESOLVE_MAX_FDS];
 		struct inbox_item batch[64];
 		unsigned nb;
 		struct timer *t;
 
-		n = resolver_fds(ag.res, fds, ev, 16);
+		n = resolver_fds(ag.res, fds, ev, RESOLVE_MAX_FDS);
 		for (int i = 0; i < n; i++) {
 			wfd[i].fd = fds[i];
 			wfd[i].events = (short)(((ev[i] & RESOLVE_WANT_READ) ? CURL_WAIT_POLLIN : 0) |
@@ -638,6 +638,7 @@ agent_start(const struct jfe_options *o, void (*wake_workers)(void))
 		.eab_hmac_key = o->eab_hmac_key, .profile = o->acme_profile,
 		.http01 = port_set_has(&o->ports, 80), .tlsalpn01 = port_set_has(&o->ports, 443),
 		.dns_visible_ms = o->dns_visible_timeout_s * 1000,
+		.dns_check_resolver = o->dns_check != NULL && strcmp(o->dns_check, "resolver") == 0,
 	};
 	struct cloud_hooks hooks = { .identity = identity_changed, .addrs = addrs_changed };
 	char ua[64];

@@ -9,7 +9,8 @@
 #include <unistd.h>
 
 enum opt_type { OPT_STR, OPT_FLAG, OPT_UINT, OPT_LIST, OPT_PORTS };
-enum opt_check { CHK_NONE, CHK_IP, CHK_HOSTPORT, CHK_URL, CHK_FILE, CHK_PROVIDER, CHK_SECRET };
+enum opt_check { CHK_NONE, CHK_IP, CHK_HOSTPORT, CHK_URL, CHK_FILE, CHK_PROVIDER, CHK_SECRET,
+	CHK_DNSCHECK };
 
 struct opt_def {
 	const char *name;
@@ -83,6 +84,8 @@ static const struct opt_def opt_table[] = {
 	  0, 0, "file holding the Cloudflare API token (else CLOUDFLARE_API_TOKEN)" },
 	{ "dns-propagation-timeout", 0, OPT_UINT, OFF(dns_visible_timeout_s), "120", "S", CHK_NONE,
 	  1, 3600, "how long a DNS-01 record may take to become visible" },
+	{ "dns-propagation-check", 0, OPT_STR, OFF(dns_check), "authoritative", "WHERE", CHK_DNSCHECK,
+	  0, 0, "DNS-01 records must show on: authoritative (every NS of the zone) or resolver" },
 	{ "ports", 0, OPT_PORTS, OFF(ports_spec), "23-65535", "RANGES", CHK_NONE, 0, 0,
 	  "intercepted ports" },
 	{ "exclude-ports", 0, OPT_PORTS, OFF(exclude_ports_spec), NULL, "LIST", CHK_NONE, 0, 0,
@@ -251,6 +254,8 @@ check_value(const struct opt_def *d, const char *v)
 		return access(v, R_OK);
 	case CHK_PROVIDER:
 		return (strcmp(v, "route53") == 0 || strcmp(v, "cloudflare") == 0) ? 0 : -1;
+	case CHK_DNSCHECK:
+		return (strcmp(v, "authoritative") == 0 || strcmp(v, "resolver") == 0) ? 0 : -1;
 	default:
 		return 0;
 	}

@@ -45,6 +45,7 @@ struct jfe_options {
 	char *imds_cert;
 	char *cloudflare_token_file;
 	unsigned dns_visible_timeout_s;
+	char *dns_check;                /* "authoritative" or "resolver" */
 	char *dns_provider;
 	char *route53_endpoint;
 	char *cloudflare_endpoint;

@@ -1,6 +1,7 @@
 /* Asynchronous DNS lookups on c-ares, driven by the caller's poll loop (the agent thread's
  * curl_multi_poll). jfe uses them to check, before ordering a certificate, that a name a
- * client sent in its SNI resolves to this host, and to read owner-consent TXT records.
+ * client sent in its SNI resolves to this host, to read owner-consent TXT records, and to find
+ * a zone's authoritative nameservers and ask each of them directly for a DNS-01 TXT record.
  *
  * Lookups always ask DNS: no hosts file, no search domains, no c-ares query cache, so a
  * record the owner just changed is seen as soon as the servers see it.
@@ -31,6 +32,14 @@
 #define RESOLVE_MAX_PENDING	256	/* requests in flight per resolver */
 #define RESOLVE_MAX_TIMEOUT_MS	30000
 #define RESOLVE_MAX_TRIES	8
+#define RESOLVE_MAX_DIRECT	32	/* servers asked directly (resolve_txt_at) at once */
+#define RESOLVE_DIRECT_IDLE_MS	30000	/* a direct server's channel outlives its last query */
+/* Sockets resolver_fds() may hand out: a UDP and a TCP socket per server, and room for a
+ * reconnection on each. */
+#define RESOLVE_MAX_FDS		(4 * RESOLVE_MAX_SERVERS + 3 * RESOLVE_MAX_DIRECT)
+#define RESOLVE_MAX_NS		8	/* nameservers of one zone kept (resolve_zone_servers) */
+#define RESOLVE_NS_MAX_ADDRS	4	/* addresses kept per nameserver */
+#define RESOLVE_NAME_SIZE	256	/* a DNS name in text, with its NUL */
 
 #define RESOLVE_WANT_READ	0x1u
 #define RESOLVE_WANT_WRITE	0x2u
@@ -105,6 +114,58 @@ typedef void (*resolve_txt_cb)(void *arg, const char *name, enum resolve_status 
 
 /* Queries TXT of <name>; same rules as resolve_addrs(). */
 int resolve_txt(struct resolver *r, const char *name, resolve_txt_cb cb, void *arg);
+
+/* Queries TXT of <name> at the single server <server> (AF_INET or AF_INET6; port 53 when its
+ * port is 0) with recursion off, so the answer is what that server itself holds: the question
+ * an authoritative nameserver is asked. The resolver's timeout and tries apply; the server's
+ * SERVFAIL is RESOLVE_SERVFAIL, REFUSED or an unreachable server RESOLVE_ERROR. The resolver
+ * keeps one c-ares channel per server, shared by all queries to it and closed
+ * RESOLVE_DIRECT_IDLE_MS after its last one; -1 (logged) also when RESOLVE_MAX_DIRECT servers
+ * are busy. Otherwise the rules of resolve_txt(). */
+int resolve_txt_at(struct resolver *r, const struct sockaddr *server, const char *name,
+    resolve_txt_cb cb, void *arg);
+
+/* <hosts> holds the <n> nameserver names (no trailing dot) of the NS records owned by the
+ * queried name; <n> is 0 unless <st> is RESOLVE_OK. An answer that holds a CNAME is
+ * RESOLVE_NODATA: the name is an alias, not a zone apex. Valid only during the call. */
+typedef void (*resolve_ns_cb)(void *arg, const char *name, enum resolve_status st, char **hosts,
+    size_t n);
+
+/* Queries NS of <name> through the resolver's servers; rules of resolve_txt(). At most
+ * RESOLVE_MAX_TXT names are kept. */
+int resolve_ns(struct resolver *r, const char *name, resolve_ns_cb cb, void *arg);
+
+struct resolve_nameserver {
+	char			host[RESOLVE_NAME_SIZE];
+	enum resolve_status	status;		/* of its A/AAAA lookup */
+	size_t			naddr;		/* both families when it has both */
+	struct sockaddr_storage	addr[RESOLVE_NS_MAX_ADDRS];	/* port 0 */
+};
+
+struct resolve_zone {
+	/* RESOLVE_OK: <zone> and its nameservers are filled in (some may have no address:
+	 * see their status). RESOLVE_NODATA: no NS records at <name> or any parent of at least
+	 * two labels. Otherwise an NS lookup failed with that status (a resolver that cannot
+	 * answer NS queries gives RESOLVE_ERROR), or RESOLVE_CANCELLED. */
+	enum resolve_status		status;
+	char				zone[RESOLVE_NAME_SIZE];
+	size_t				nns;
+	struct resolve_nameserver	ns[RESOLVE_MAX_NS];
+};
+
+/* <z> is valid only during the call. */
+typedef void (*resolve_zone_cb)(void *arg, const char *name, const struct resolve_zone *z);
+
+/* Finds the zone holding <name> and its authoritative nameservers with their addresses, all
+ * through the resolver's servers: NS of <name>, then of each parent in turn while the answer
+ * is NXDOMAIN or NODATA (never of a top-level domain: no zone jfe can change is one), then A
+ * and AAAA of each nameserver (the first RESOLVE_MAX_NS distinct names), at once. <cb> is
+ * called once, as for resolve_txt(). */
+int resolve_zone_servers(struct resolver *r, const char *name, resolve_zone_cb cb, void *arg);
+
+/* "1.2.3.4" or "2001:db8::1" for <sa> in <buf> (at least INET6_ADDRSTRLEN), "?" for another
+ * family; returns <buf>. */
+const char *resolve_addr_str(const struct sockaddr *sa, char *buf, size_t len);
 
 /* A fixed lowercase word for <st> ("ok", "nxdomain", ...), "unknown" for anything else. */
 const char *resolve_status_str(enum resolve_status st);

@@ -13,7 +13,7 @@ BUILD_PKGS=(gcc make pkg-config libssl-dev libnftnl-dev libmnl-dev libcurl4-open
 	libjansson-dev libc-ares-dev libpsl-dev libsystemd-dev)
 TEST_PKGS=(nftables iproute2 curl openssl socat python3 pebble bind9-dnsutils procps coreutils
 	testssl.sh util-linux
-	python3-botocore awscli clang libclang-rt-14-dev valgrind
+	python3-botocore awscli clang libclang-rt-14-dev valgrind nsd
 	postgresql postfix swaks dovecot-imapd dovecot-pop3d mariadb-server
 	mariadb-client redis-server redis-tools)
 DEMO_PKGS=(nftables iproute2 curl openssl python3 procps coreutils pebble)

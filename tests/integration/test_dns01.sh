@@ -8,6 +8,12 @@
 #            _acme-challenge record left behind; faults: a zone jfe does not manage, a
 #            throttling storm (short: retried and issued; long: one clear error), a change
 #            that never reaches INSYNC, a wrong secret — each bounded, jfe keeps serving.
+#   authoritative: zone auth.test served by two real authoritative servers (NSD) on 10.77.0.31 and
+#            10.77.0.32 in the acme namespace, the second lagging behind the first; a Pebble
+#            that resolves through the lagging one. jfe names the lagging server, answers the
+#            challenge only once both serve the value, and the certificate is issued. (Through
+#            challtestsrv, which answers NS queries with NOTIMP, jfe falls back to the resolver
+#            with one warning: the route53 section checks that.)
 #   cloudflare: wildcard with an API token; no record left behind; a wrong token refused.
 set -u
 # shellcheck source=tests/lib/bed.sh disable=SC2034
@@ -31,7 +37,7 @@ ROOT=$(pebble_root 15000)
 spawn "$NS_ACME" r53.out "$PY" -u "$BED_TOOLS/route53_emu.py" --listen "$ACME4" --port 8443 \
 	--tls-cert "$PEBBLE_DIR/cert.pem" --tls-key "$PEBBLE_DIR/key.pem" --log "$BED_DIR/r53.log" \
 	--challtestsrv "$CHALL_MGMT" --insync-delay 1 --zone jfe.test,id=Z0JFETESTPUBLIC000001 \
-	--key "$AKID:$SECRET"
+	--zone auth.test,id=Z0JFETESTAUTH00000001 --key "$AKID:$SECRET"
 spawn "$NS_ACME" cf.out "$PY" -u "$BED_TOOLS/cloudflare_emu.py" --listen "$ACME4" --port 8444 \
 	--tls-cert "$PEBBLE_DIR/cert.pem" --tls-key "$PEBBLE_DIR/key.pem" --log "$BED_DIR/cf.log" \
 	--challtestsrv "$CHALL_MGMT" --zone cf.test --token "$CF_TOKEN"
@@ -122,11 +128,147 @@ if jfe_start "${ACME_ARGS[@]}" --dns-provider route53 --route53-endpoint "$R53" 
 	for ((i = 0; i < 50; i++)); do [[ -z $(r53_challenges) ]] && break; sleep 0.2; done
 	left=$(r53_challenges)
 	[[ -z $left ]] && pass dns01.r53_no_record_left || fail dns01.r53_no_record_left "$left"
+	# challtestsrv cannot name the zone's nameservers (NS: NOTIMP): every order above fell
+	# back to the resolver, with a single warning
+	n=$(grep -c "cannot find the zone's authoritative nameservers" "$JFE_LOG")
+	[[ $n == 1 ]] && pass dns01.no_ns_fallback_warned_once ||
+		fail dns01.no_ns_fallback_warned_once "$n warnings"
 	jfe_stop
 else
 	fail dns01.r53_jfe_start
 fi
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+
+# ------------------------------------------------------------------ every authoritative nameserver
+# auth.test has two nameservers, real NSD servers in the acme namespace on addresses of their own
+# (NS records cannot name a port: both listen on 53). The test plays the zone transfer: it copies
+# the value the Route53 emulator holds into ns1 once jfe waits for both, and into ns2 only once jfe
+# says it waits for ns2 alone. Pebble "auth" resolves through ns2, so a challenge answered early
+# would fail validation.
+AUTH_NS1=10.77.0.31 AUTH_NS2=10.77.0.32
+NSD_BIN=$(command -v nsd || echo /usr/sbin/nsd)
+declare -A NSD_PID=()
+nsd_zone() { # N SERIAL [VALUE]: writes nsd N's auth.test, TXT VALUE at _acme-challenge.lag, reloads
+	local d=$BED_DIR/nsd$1
+	{
+		printf '$ORIGIN auth.test.\n$TTL 5\n@ IN SOA ns1 hostmaster %s 60 60 600 5\n' "$2"
+		printf '@ IN NS ns1\n@ IN NS ns2\nns1 IN A %s\nns2 IN A %s\nlag IN A %s\n' \
+			"$AUTH_NS1" "$AUTH_NS2" "$SRV4"
+		if [[ -n ${3:-} ]]; then printf '_acme-challenge.lag IN TXT "%s"\n' "$3"; fi
+	} >"$d/zone.tmp" && mv -f "$d/zone.tmp" "$d/auth.test.zone" || return 1
+	# NSD re-reads a zone file on SIGHUP when its mtime changed: make sure it did
+	touch -d "@$(($(date +%s) + $2))" "$d/auth.test.zone"
+	[[ -z ${NSD_PID[$1]:-} ]] || kill -HUP "${NSD_PID[$1]}"
+}
+nsd_start() { # N ADDR
+	local d=$BED_DIR/nsd$1 i
+	mkdir -p "$d"
+	cat >"$d/nsd.conf" <<-EOF
+	server:
+	  ip-address: $2
+	  port: 53
+	  username: ""
+	  chroot: ""
+	  zonesdir: "$d"
+	  database: ""
+	  pidfile: "$d/nsd.pid"
+	  xfrdfile: "$d/xfrd.state"
+	  xfrdir: "$d"
+	  zonelistfile: "$d/zone.list"
+	  logfile: "$d/nsd.log"
+	  server-count: 1
+	  verbosity: 1
+	remote-control:
+	  control-enable: no
+	zone:
+	  name: auth.test
+	  zonefile: "$d/auth.test.zone"
+	EOF
+	nsd_zone "$1" 1 || return 1
+	spawn "$NS_ACME" "nsd$1.out" "$NSD_BIN" -d -c "$d/nsd.conf"
+	NSD_PID[$1]=$LASTPID
+	for ((i = 0; i < 100; i++)); do
+		[[ -n $(in_ns "$NS_ACME" dig +short +norec +time=1 +tries=1 "@$2" auth.test SOA 2>/dev/null) ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+nsd_txt() { # ADDR: what that server answers for _acme-challenge.lag.auth.test TXT
+	in_ns "$NS_ACME" dig +short +norec +time=1 +tries=1 "@$1" _acme-challenge.lag.auth.test TXT 2>/dev/null | tr -d '"'
+}
+nsd_wait_txt() { # ADDR VALUE: until the server serves it (its reload is asynchronous)
+	local i
+	for ((i = 0; i < 50; i++)); do [[ $(nsd_txt "$1") == "$2" ]] && return 0; sleep 0.1; done
+	return 1
+}
+r53_txt() { # NAME.: the TXT values the Route53 emulator holds at NAME
+	curl_in "$NS_CLI" -s --cacert "$PEBBLE_DIR/ca.pem" "$R53/_emu/records?zone=auth.test" |
+		"$PY" -c 'import json, sys
+for z in json.load(sys.stdin)["zones"]:
+    for r in z["rrsets"]:
+        if r["name"] == sys.argv[1] and r["type"] == "TXT":
+            print("\n".join(v.strip("\"") for v in r.get("values", [])))' "$1" 2>/dev/null
+}
+line_of() { grep -n -m1 -- "$1" "$JFE_LOG" | cut -d: -f1; } # PATTERN: its first line number
+
+ip -n "$NS_ACME" addr add "$AUTH_NS1/24" dev veth0 && ip -n "$NS_ACME" addr add "$AUTH_NS2/24" dev veth0
+if [[ ! -x $NSD_BIN ]]; then
+	fail dns01.auth_nsd_up "nsd is not installed (tests/deps.sh installs it)"
+elif ! nsd_start 1 "$AUTH_NS1" || ! nsd_start 2 "$AUTH_NS2"; then
+	fail dns01.auth_nsd_up "NSD does not answer" nsd1.out nsd2.out "$BED_DIR/nsd1/nsd.log"
+elif ! PEBBLE_DNS=$AUTH_NS2:53 pebble_start auth 14010 15010 PEBBLE_VA_NOSLEEP=1 PEBBLE_AUTHZREUSE=0; then
+	fail dns01.auth_pebble_up
+else
+	AUTH_ROOT=$(pebble_root 15010)
+	export AWS_ACCESS_KEY_ID=$AKID AWS_SECRET_ACCESS_KEY=$SECRET HOME=$EMPTY_HOME
+	JFE_CACHE=$BED_DIR/cache-auth
+	# the admission check and the NS lookups go to ns1, as they would to any resolver
+	if jfe_start --acme-directory "https://$ACME4:14010/dir" --acme-ca-bundle "$PEBBLE_DIR/ca.pem" \
+		--public-ip "$SRV4" --dns-server "$AUTH_NS1" --ports 8443 --issue-timeout 1 \
+		--dns-provider route53 --route53-endpoint "$R53" --dns-propagation-timeout 50; then
+		# the first handshake starts the order (and gets the fallback certificate)
+		CURL_MAX=10 curl_in "$NS_CLI" -k -o /dev/null --resolve "lag.auth.test:8443:$SRV4" \
+			https://lag.auth.test:8443/ 2>/dev/null
+		if wait_log '_acme-challenge.lag.auth.test: 0 of 2 nameservers of auth.test have the value; waiting for ns1.auth.test 10.77.0.31 .*ns2.auth.test 10.77.0.32' 30; then
+			pass dns01.auth_waits_for_every_nameserver
+		else
+			fail dns01.auth_waits_for_every_nameserver "" nsd1.out
+		fi
+		val=$(r53_txt _acme-challenge.lag.auth.test.)
+		if [[ -n $val ]] && nsd_zone 1 2 "$val" && nsd_wait_txt "$AUTH_NS1" "$val" &&
+			wait_log '_acme-challenge.lag.auth.test: 1 of 2 nameservers of auth.test have the value; waiting for ns2.auth.test 10.77.0.32 (no such name)$' 15; then
+			pass dns01.auth_names_the_lagging_server
+		else
+			fail dns01.auth_names_the_lagging_server "value '$val', ns1 serves '$(nsd_txt "$AUTH_NS1")'"
+		fi
+		# two more polls of ns2: the CA is still not asked
+		sleep 2.5
+		n=$(grep -c 'Starting .* validations' "${PEBBLE_LOG[auth]}")
+		if [[ $n == 0 ]] && ! grep -q 'lag.auth.test: certificate issued' "$JFE_LOG"; then
+			pass dns01.auth_challenge_held_while_ns2_lags
+		else
+			fail dns01.auth_challenge_held_while_ns2_lags "$n validations started" "${PEBBLE_LOG[auth]}"
+		fi
+		if [[ -n $val ]] && nsd_zone 2 2 "$val" && nsd_wait_txt "$AUTH_NS2" "$val" &&
+			wait_log 'acme: lag.auth.test: certificate issued' 40; then
+			l_wait=$(line_of 'waiting for ns2.auth.test 10.77.0.32') l_all=$(line_of 'lag.auth.test: the value is on all 2 nameservers of auth.test')
+			l_done=$(line_of 'acme: lag.auth.test: certificate issued')
+			out=$(BED_TIMEOUT=20 CURL_MAX=15 curl_in "$NS_CLI" --cacert "$AUTH_ROOT" --resolve "lag.auth.test:8443:$SRV4" https://lag.auth.test:8443/ 2>&1)
+			if [[ -n $l_wait && -n $l_all && $l_wait -lt $l_all && $l_all -lt $l_done && $out == *"sees peer"* ]]; then
+				pass dns01.auth_issued_once_every_nameserver_has_it "validated by Pebble through ns2"
+			else
+				fail dns01.auth_issued_once_every_nameserver_has_it "lines wait=$l_wait all=$l_all issued=$l_done out='$out'"
+			fi
+		else
+			fail dns01.auth_issued_once_every_nameserver_has_it "no certificate" "${PEBBLE_LOG[auth]}"
+		fi
+		jfe_stop
+	else
+		fail dns01.auth_jfe_start
+	fi
+	unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+	pebble_stop auth
+fi
 
 # ------------------------------------------------------------------ Route53, instance role
 tok=$(curl_in "$NS_CLI" -s -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "$IMDS/latest/api/token")

@@ -15,7 +15,8 @@
 #                               one Pebble: ACME on 10.77.0.3:PORT, management on MGMT_PORT, config
 #                               $BED_DIR/pebble-NAME.json, log $BED_DIR/pebble-NAME.log, environment
 #                               KEY=VALUE… (e.g. PEBBLE_VA_NOSLEEP=1), validating against ports 80/443
-#                               and resolving through challtestsrv. Each JSON-MEMBER (e.g.
+#                               and resolving through challtestsrv (or $PEBBLE_DNS, ADDR:PORT, when
+#                               set: PEBBLE_DNS=10.77.0.32:53 pebble_start …). Each JSON-MEMBER (e.g.
 #                               '"certificateValidityPeriod": 36') is added to the "pebble" object;
 #                               a later member overrides a default. Waits (bounded) until /dir answers.
 #                               Several instances may run side by side on different ports.
@@ -129,7 +130,7 @@ pebble_start() {
 		bed_log "pebble_start $name: bad JSON config: $(tail -1 "$BED_DIR/pebble-$name.json.err")"
 		return 1
 	fi
-	spawn "$NS_ACME" "$log" env "${envs[@]}" pebble -config "$conf" -dnsserver "$CHALL_DNS"
+	spawn "$NS_ACME" "$log" env "${envs[@]}" pebble -config "$conf" -dnsserver "${PEBBLE_DNS:-$CHALL_DNS}"
 	PEBBLE_PID[$name]=$LASTPID
 	PEBBLE_LOG[$name]=$log
 	PEBBLE_URL[$name]=https://$ACME4:$port/dir

@@ -1,4 +1,5 @@
-/* providers/resolve.c against three kinds of server, all on loopback:
+/* providers/resolve.c, and the DNS-01 confirmation on top of it (providers/dns01.c), against
+ * three kinds of server, all on loopback:
  * - nothing (a closed port) and a socket that never answers: timeouts, errors, cancellation;
  * - a scripted DNS server in this process (fake_*): NXDOMAIN, malformed and spoofed answers,
  *   too many records, TXT edge cases — what a hostile or broken server could send;
@@ -14,14 +15,18 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/evtimer.h"
 #include "agent/log.h"
+#include "providers/dns01.h"
 #include "providers/resolve.h"
 #include "tests/unit/unit.h"
 
@@ -159,7 +164,7 @@ txt(struct resolver *r, const char *name, struct got *g)
 }
 
 static long long
-now_ms(void)
+clock_ms(void)
 {
 	struct timespec ts;
 
@@ -180,10 +185,15 @@ enum fake_mode {
 	FAKE_WRONGQ,	/* a correct answer to another question: likewise */
 	FAKE_TWO,	/* two records */
 	FAKE_MANY,	/* 40 records: more than 512 bytes, so truncated over UDP */
-	FAKE_TXT_EDGE	/* TXT: plain, multi-string, embedded NUL, empty, oversized */
+	FAKE_TXT_EDGE,	/* TXT: plain, multi-string, embedded NUL, empty, oversized */
+	FAKE_ZONE,	/* NS: the fake's zone apex has its nsnames; names below it starting with
+			 * '_' do not exist, others have no NS; names outside it have no NS */
+	FAKE_CNAME,	/* NS: every name is an alias of other.test, whose NS follow */
+	FAKE_MAP,	/* A: the address map[][1] of the name map[][0], else NXDOMAIN */
+	FAKE_VALUE	/* TXT: one record holding value, none when value is NULL */
 };
 
-#define FAKE_MAX	2
+#define FAKE_MAX	4
 #define FAKE_CONNS	4
 
 struct fake_conn {
@@ -196,7 +206,14 @@ struct fake_conn {
 static struct fake {
 	int		 ufd, tfd;
 	enum fake_mode	 a, aaaa, txt;
+	enum fake_mode	 ns;		/* FAKE_NODATA unless set after fake_add() */
+	const char	*zone;
+	const char	*nsnames[3];
+	const char	*map[4][2];
+	const char	*value;
 	int		 queries, tcp_queries;
+	int		 rd, nord;	/* queries with and without recursion desired */
+	unsigned	 port;
 	char		 server[64];
 	struct fake_conn conns[FAKE_CONNS];
 } fakes[FAKE_MAX];
@@ -227,25 +244,69 @@ put_rr(unsigned char *p, unsigned type, const unsigned char *rdata, size_t rdlen
 	return o + rdlen;
 }
 
+/* <name> ("ns1.z.test") in DNS wire form in <out>; its length. */
+static size_t
+put_name(unsigned char *out, const char *name)
+{
+	size_t o = 0;
+	const char *p = name, *dot;
+
+	while (*p != '\0') {
+		size_t l = (dot = strchr(p, '.')) != NULL ? (size_t)(dot - p) : strlen(p);
+
+		out[o++] = (unsigned char)l;
+		memcpy(out + o, p, l);
+		o += l;
+		p += l + (dot != NULL);
+	}
+	out[o++] = 0;
+	return o;
+}
+
+/* <name> ends with ".<zone>" (case-insensitively). */
+static int
+below(const char *name, const char *zone)
+{
+	size_t n = strlen(name), z = strlen(zone);
+
+	return n > z + 1 && name[n - z - 1] == '.' && strcasecmp(name + n - z, zone) == 0;
+}
+
 /* The answer of <f> to the query <q> in <out> (8 KiB), its length, or 0 for none. Over UDP
  * an answer over 512 bytes becomes an empty one with TC set, as a real server does. */
 static size_t
 fake_answer(struct fake *f, const unsigned char *q, size_t qlen, int tcp, unsigned char *out)
 {
 	unsigned char rd[2400];
-	size_t o, qend = 12, rdl;
+	char qname[300];
+	size_t o, qend = 12, rdl, nl = 0;
 	unsigned qtype, i, an = 0, rcode = 0;
 	enum fake_mode m;
 
 	if (qlen < 12 + 5)
 		return 0;
-	while (qend < qlen && q[qend] != 0)
-		qend += (size_t)q[qend] + 1;
+	while (qend < qlen && q[qend] != 0) {
+		size_t l = q[qend];
+
+		if (nl + l + 1 >= sizeof(qname) || qend + 1 + l > qlen)
+			return 0;
+		if (nl > 0)
+			qname[nl++] = '.';
+		memcpy(qname + nl, q + qend + 1, l);
+		nl += l;
+		qend += l + 1;
+	}
+	qname[nl] = '\0';
 	if (qend + 5 > qlen)
 		return 0;
 	qtype = (unsigned)q[qend + 1] << 8 | q[qend + 2];
 	qend += 5;
-	m = qtype == 1 ? f->a : qtype == 28 ? f->aaaa : qtype == 16 ? f->txt : FAKE_NODATA;
+	if (q[2] & 0x01)
+		f->rd++;
+	else
+		f->nord++;
+	m = qtype == 1 ? f->a : qtype == 28 ? f->aaaa : qtype == 16 ? f->txt :
+	    qtype == 2 ? f->ns : FAKE_NODATA;
 	if (m == FAKE_DROP)
 		return 0;
 	memcpy(out, q, qend);
@@ -291,6 +352,55 @@ fake_answer(struct fake *f, const unsigned char *q, size_t qlen, int tcp, unsign
 				o += put_rr(out + o, 16, rd, 5);
 			}
 			an++;
+		}
+		break;
+	case FAKE_ZONE:
+		if (f->zone != NULL && strcasecmp(qname, f->zone) == 0) {
+			for (i = 0; i < 3 && f->nsnames[i] != NULL; i++) {
+				rdl = put_name(rd, f->nsnames[i]);
+				o += put_rr(out + o, 2, rd, rdl);
+				an++;
+			}
+		} else if (f->zone != NULL && below(qname, f->zone) && qname[0] == '_')
+			rcode = 3;
+		break;
+	case FAKE_CNAME:
+		/* www CNAME other.test; other.test NS ns.other.test */
+		rdl = put_name(rd, "other.test");
+		o += put_rr(out + o, 5, rd, rdl);
+		memcpy(out + o, rd, rdl);	/* owner other.test, written out */
+		o += rdl;
+		o += put16(out + o, 2);
+		o += put16(out + o, 1);
+		o += put16(out + o, 0);
+		o += put16(out + o, 60);
+		rdl = put_name(rd, "ns.other.test");
+		o += put16(out + o, (unsigned)rdl);
+		memcpy(out + o, rd, rdl);
+		o += rdl;
+		an = 2;
+		break;
+	case FAKE_MAP:
+		rcode = 3;
+		for (i = 0; i < 4 && f->map[i][0] != NULL; i++) {
+			unsigned char a4[4];
+
+			if (strcasecmp(qname, f->map[i][0]) != 0 ||
+			    inet_pton(AF_INET, f->map[i][1], a4) != 1)
+				continue;
+			o += put_rr(out + o, 1, a4, 4);
+			an = 1;
+			rcode = 0;
+			break;
+		}
+		break;
+	case FAKE_VALUE:
+		if (f->value != NULL) {
+			rdl = strlen(f->value);
+			rd[0] = (unsigned char)rdl;
+			memcpy(rd + 1, f->value, rdl);
+			o += put_rr(out + o, 16, rd, rdl + 1);
+			an = 1;
 		}
 		break;
 	case FAKE_TXT_EDGE:
@@ -383,6 +493,9 @@ fake_tcp(struct fake *f, struct fake_conn *c)
 		fake_conn_close(c);
 }
 
+/* The loopback address fakes bind to: 127.0.0.1 unless set (127.0.0.2, ... are loopback too). */
+static const char *lo_ip4 = "127.0.0.1";
+
 /* A socket of <type> on <family> loopback, port <*port> or (0) one the kernel picks. */
 static int
 lo_socket(int family, int type, unsigned *port)
@@ -394,7 +507,7 @@ lo_socket(int family, int type, unsigned *port)
 	memset(&ss, 0, sizeof(ss));
 	ss.ss_family = (sa_family_t)family;
 	if (family == AF_INET) {
-		((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		inet_pton(AF_INET, lo_ip4, &((struct sockaddr_in *)&ss)->sin_addr);
 		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)*port);
 	} else {
 		((struct sockaddr_in6 *)&ss)->sin6_addr = in6addr_loopback;
@@ -423,6 +536,9 @@ udp_socket(int family, unsigned *port)
 	return lo_socket(family, SOCK_DGRAM, port);
 }
 
+/* The port fake_add() binds: 0 for one the kernel picks. */
+static unsigned fixed_port;
+
 /* Starts one more scripted server; -1 when the sockets cannot be had. */
 static int
 fake_add(int family, enum fake_mode a, enum fake_mode aaaa, enum fake_mode t)
@@ -441,10 +557,12 @@ fake_add(int family, enum fake_mode a, enum fake_mode aaaa, enum fake_mode t)
 	f->a = a;
 	f->aaaa = aaaa;
 	f->txt = t;
+	f->ns = FAKE_NODATA;
 	for (attempt = 0; attempt < 5 && f->tfd == -1; attempt++) {
 		if (f->ufd != -1)
 			close(f->ufd);
-		if ((f->ufd = udp_socket(family, &port)) == -1)
+		port = fixed_port;
+		if ((f->ufd = lo_socket(family, SOCK_DGRAM, &port)) == -1)
 			return -1;
 		f->tfd = lo_socket(family, SOCK_STREAM, &port);
 	}
@@ -452,8 +570,11 @@ fake_add(int family, enum fake_mode a, enum fake_mode aaaa, enum fake_mode t)
 		close(f->ufd);
 		return -1;
 	}
-	snprintf(f->server, sizeof(f->server), family == AF_INET ? "127.0.0.1:%u" : "[::1]:%u",
-	    port);
+	f->port = port;
+	if (family == AF_INET)
+		snprintf(f->server, sizeof(f->server), "%s:%u", lo_ip4, port);
+	else
+		snprintf(f->server, sizeof(f->server), "[::1]:%u", port);
 	return nfakes++;
 }
 
@@ -548,14 +669,14 @@ fake_serve(const struct pollfd *p)
 static int
 drive(struct resolver *r, int *counter, int want, int limit_ms, int sweep)
 {
-	long long deadline = now_ms() + limit_ms, left;
-	struct pollfd pfd[RESOLVE_MAX_SERVERS * 4 + FAKE_POLLFDS];
-	int fds[RESOLVE_MAX_SERVERS * 4];
-	unsigned ev[RESOLVE_MAX_SERVERS * 4];
+	long long deadline = clock_ms() + limit_ms, left;
+	struct pollfd pfd[RESOLVE_MAX_FDS + FAKE_POLLFDS];
+	int fds[RESOLVE_MAX_FDS];
+	unsigned ev[RESOLVE_MAX_FDS];
 	int n, i, t, nf, handled;
 
 	while (*counter < want) {
-		n = resolver_fds(r, fds, ev, RESOLVE_MAX_SERVERS * 4);
+		n = resolver_fds(r, fds, ev, RESOLVE_MAX_FDS);
 		for (i = 0; i < n; i++) {
 			pfd[i].fd = fds[i];
 			pfd[i].events = (short)(((ev[i] & RESOLVE_WANT_READ) ? POLLIN : 0) |
@@ -564,7 +685,7 @@ drive(struct resolver *r, int *counter, int want, int limit_ms, int sweep)
 		}
 		nf = fake_pollfds(pfd + n);
 		t = resolver_timeout_ms(r);
-		if ((left = deadline - now_ms()) <= 0)
+		if ((left = deadline - clock_ms()) <= 0)
 			return -1;
 		if (t < 0 || t > left)
 			t = (int)left;
@@ -744,13 +865,13 @@ test_closed_port(void)
 		UNIT_CHECK((r = resolver_new(servers, 1, 300, 2)) != NULL);
 		if (r == NULL)
 			return;
-		t0 = now_ms();
+		t0 = clock_ms();
 		UNIT_CHECK(addrs(r, "closed.test", &g) == 0);
 		UNIT_CHECK(txt(r, "closed.test", &g2) == 0);
 		UNIT_CHECK(resolver_timeout_ms(r) > 0);
 		/* 300 ms, then 600 ms for the second round: 900 ms at most, plus slack */
 		UNIT_CHECK(drive(r, &count, 2, 3000, sweep) == 0);
-		el = now_ms() - t0;
+		el = clock_ms() - t0;
 		UNIT_CHECK(g.calls == 1 && g2.calls == 1);
 		UNIT_CHECK(g.st == RESOLVE_TIMEOUT || g.st == RESOLVE_ERROR);
 		UNIT_CHECK(g2.st == RESOLVE_TIMEOUT || g2.st == RESOLVE_ERROR);
@@ -780,10 +901,10 @@ test_no_answer_timeout(void)
 	UNIT_CHECK((r = fake_start(AF_INET, FAKE_DROP, FAKE_DROP, FAKE_DROP, 200, 2)) != NULL);
 	if (r == NULL)
 		goto out;
-	t0 = now_ms();
+	t0 = clock_ms();
 	UNIT_CHECK(addrs(r, "silent.test", &g) == 0);
 	UNIT_CHECK(drive(r, &count, 1, 3000, 0) == 0);
-	el = now_ms() - t0;
+	el = clock_ms() - t0;
 	fprintf(stderr, "  # no answer: %s after %lld ms, %d queries\n", resolve_status_str(g.st),
 	    el, fakes[0].queries);
 	UNIT_CHECK(g.st == RESOLVE_TIMEOUT);
@@ -1207,6 +1328,611 @@ out:
 	got_reset(&g, NULL);
 }
 
+/* ---- cases: NS lookups, the zone's nameservers, direct queries ---- */
+
+struct got_ns {
+	int			 calls;
+	int			 in_submit;
+	enum resolve_status	 st;
+	size_t			 n;
+	char			 host[4][64];
+	int			*counter;
+};
+
+static void
+ns_done(void *arg, const char *name, enum resolve_status st, char **hosts, size_t n)
+{
+	struct got_ns *g = arg;
+	size_t i;
+
+	(void)name;
+	g->calls++;
+	g->in_submit |= submitting;
+	g->st = st;
+	g->n = n;
+	UNIT_CHECK(st == RESOLVE_OK ? n > 0 && hosts != NULL : n == 0);
+	for (i = 0; i < n && i < 4; i++)
+		snprintf(g->host[i], sizeof(g->host[i]), "%s", hosts[i]);
+	if (g->counter != NULL)
+		(*g->counter)++;
+}
+
+static int
+ns(struct resolver *r, const char *name, struct got_ns *g)
+{
+	int rc;
+
+	submitting = 1;
+	rc = resolve_ns(r, name, ns_done, g);
+	submitting = 0;
+	return rc;
+}
+
+struct got_zone {
+	int			 calls;
+	int			 in_submit;
+	struct resolve_zone	 z;
+	int			*counter;
+};
+
+static void
+zone_done(void *arg, const char *name, const struct resolve_zone *z)
+{
+	struct got_zone *g = arg;
+
+	(void)name;
+	g->calls++;
+	g->in_submit |= submitting;
+	g->z = *z;
+	if (g->counter != NULL)
+		(*g->counter)++;
+}
+
+static int
+zone(struct resolver *r, const char *name, struct got_zone *g)
+{
+	int rc;
+
+	submitting = 1;
+	rc = resolve_zone_servers(r, name, zone_done, g);
+	submitting = 0;
+	return rc;
+}
+
+static size_t
+ns_count(const struct resolve_nameserver *ns, int family)
+{
+	size_t i, c = 0;
+
+	for (i = 0; i < ns->naddr; i++)
+		if (ns->addr[i].ss_family == family)
+			c++;
+	return c;
+}
+
+static void
+test_ns(void)
+{
+	struct resolver *r;
+	struct got_ns g;
+	int count = 0;
+
+	memset(&g, 0, sizeof(g));
+	g.counter = &count;
+	if (fake_add(AF_INET, FAKE_DROP, FAKE_DROP, FAKE_DROP) == -1 ||
+	    (r = fake_resolver(500, 1)) == NULL) {
+		UNIT_CHECK(0);
+		fake_stop();
+		return;
+	}
+	fakes[0].ns = FAKE_ZONE;
+	fakes[0].zone = "z.test";
+	fakes[0].nsnames[0] = "ns1.z.test";
+	fakes[0].nsnames[1] = "ns2.elsewhere.test";
+	UNIT_CHECK(ns(r, "Z.TEST.", &g) == 0);
+	UNIT_CHECK(drive(r, &count, 1, 2000, 0) == 0);
+	UNIT_CHECK(g.calls == 1 && g.in_submit == 0);
+	UNIT_CHECK(g.st == RESOLVE_OK && g.n == 2);
+	UNIT_CHECK_STR(g.host[0], "ns1.z.test");
+	UNIT_CHECK_STR(g.host[1], "ns2.elsewhere.test");
+	/* below the apex: no such name / no NS there */
+	UNIT_CHECK(ns(r, "_acme-challenge.z.test", &g) == 0);
+	UNIT_CHECK(drive(r, &count, 2, 2000, 0) == 0);
+	UNIT_CHECK(g.st == RESOLVE_NXDOMAIN && g.n == 0);
+	UNIT_CHECK(ns(r, "www.z.test", &g) == 0);
+	UNIT_CHECK(drive(r, &count, 3, 2000, 0) == 0);
+	UNIT_CHECK(g.st == RESOLVE_NODATA && g.n == 0);
+	/* an alias is no zone apex, whatever NS the answer carries for its target */
+	fakes[0].ns = FAKE_CNAME;
+	UNIT_CHECK(ns(r, "www.z.test", &g) == 0);
+	UNIT_CHECK(drive(r, &count, 4, 2000, 0) == 0);
+	UNIT_CHECK(g.st == RESOLVE_NODATA && g.n == 0);
+	/* a resolver that will not answer NS */
+	fakes[0].ns = FAKE_REFUSED;
+	UNIT_CHECK(ns(r, "z.test", &g) == 0);
+	UNIT_CHECK(drive(r, &count, 5, 2000, 0) == 0);
+	UNIT_CHECK(g.st == RESOLVE_ERROR);
+	fakes[0].ns = FAKE_GARBAGE;
+	UNIT_CHECK(ns(r, "z.test", &g) == 0);
+	UNIT_CHECK(drive(r, &count, 6, 2000, 0) == 0);
+	UNIT_CHECK(g.st == RESOLVE_ERROR);
+	/* the resolver asks with recursion desired */
+	UNIT_CHECK(fakes[0].rd == 6 && fakes[0].nord == 0);
+	UNIT_CHECK(resolve_ns(r, "z.test", NULL, NULL) == -1);
+	UNIT_CHECK(ns(r, "bad name", &g) == -1);
+	resolver_free(r);
+	fake_stop();
+}
+
+static void
+test_zone_servers(void)
+{
+	struct resolver *r;
+	struct got_zone g;
+	int count = 0;
+
+	memset(&g, 0, sizeof(g));
+	g.counter = &count;
+	if (fake_add(AF_INET, FAKE_MAP, FAKE_NODATA, FAKE_DROP) == -1 ||
+	    (r = fake_resolver(500, 1)) == NULL) {
+		UNIT_CHECK(0);
+		fake_stop();
+		return;
+	}
+	fakes[0].ns = FAKE_ZONE;
+	fakes[0].zone = "z.test";
+	fakes[0].nsnames[0] = "ns1.z.test";
+	fakes[0].nsnames[1] = "ns2.z.test";
+	fakes[0].nsnames[2] = "NS1.z.test";	/* the same host again */
+	fakes[0].map[0][0] = "ns1.z.test";
+	fakes[0].map[0][1] = "10.0.0.53";
+
+	/* walks up: _acme-challenge.a.www.z.test (NXDOMAIN), a.www.z.test and www.z.test (no
+	 * NS), z.test (NS); then A/AAAA of each nameserver once */
+	UNIT_CHECK(zone(r, "_acme-challenge.a.www.z.test.", &g) == 0);
+	UNIT_CHECK(drive(r, &count, 1, 3000, 0) == 0);
+	UNIT_CHECK(g.calls == 1 && g.in_submit == 0);
+	UNIT_CHECK(g.z.status == RESOLVE_OK);
+	UNIT_CHECK_STR(g.z.zone, "z.test");
+	UNIT_CHECK(g.z.nns == 2);
+	UNIT_CHECK_STR(g.z.ns[0].host, "ns1.z.test");
+	UNIT_CHECK(g.z.ns[0].status == RESOLVE_OK && g.z.ns[0].naddr == 1);
+	UNIT_CHECK(g.z.ns[0].addr[0].ss_family == AF_INET);
+	{
+		char ip[INET6_ADDRSTRLEN];
+
+		UNIT_CHECK_STR(resolve_addr_str((struct sockaddr *)&g.z.ns[0].addr[0], ip,
+		    sizeof(ip)), "10.0.0.53");
+	}
+	UNIT_CHECK_STR(g.z.ns[1].host, "ns2.z.test");
+	/* A: no such name, AAAA: no data; the name exists after all */
+	UNIT_CHECK(g.z.ns[1].status == RESOLVE_NODATA && g.z.ns[1].naddr == 0);
+	UNIT_CHECK(fakes[0].queries == 4 + 2 * 2);
+
+	/* many addresses: two of each family kept */
+	fakes[0].a = FAKE_MANY;
+	fakes[0].aaaa = FAKE_MANY;
+	UNIT_CHECK(zone(r, "z.test", &g) == 0);
+	UNIT_CHECK(drive(r, &count, 2, 3000, 0) == 0);
+	UNIT_CHECK(g.z.status == RESOLVE_OK && g.z.nns == 2);
+	UNIT_CHECK(g.z.ns[0].naddr == RESOLVE_NS_MAX_ADDRS);
+	UNIT_CHECK(ns_count(&g.z.ns[0], AF_INET) == 2 && ns_count(&g.z.ns[0], AF_INET6) == 2);
+	/* one family only: it fills every place */
+	fakes[0].aaaa = FAKE_NODATA;
+	UNIT_CHECK(zone(r, "z.test", &g) == 0);
+	UNIT_CHECK(drive(r, &count, 3, 3000, 0) == 0);
+	UNIT_CHECK(g.z.ns[1].naddr == RESOLVE_NS_MAX_ADDRS);
+	UNIT_CHECK(ns_count(&g.z.ns[1], AF_INET) == RESOLVE_NS_MAX_ADDRS);
+
+	/* no zone anywhere: stops before the top-level domain */
+	fakes[0].ns = FAKE_NODATA;
+	fakes[0].queries = 0;
+	UNIT_CHECK(zone(r, "_acme-challenge.www.z.test", &g) == 0);
+	UNIT_CHECK(drive(r, &count, 4, 3000, 0) == 0);
+	UNIT_CHECK(g.z.status == RESOLVE_NODATA && g.z.nns == 0);
+	UNIT_CHECK(fakes[0].queries == 3);
+	/* aliases all the way up */
+	fakes[0].ns = FAKE_CNAME;
+	UNIT_CHECK(zone(r, "www.z.test", &g) == 0);
+	UNIT_CHECK(drive(r, &count, 5, 3000, 0) == 0);
+	UNIT_CHECK(g.z.status == RESOLVE_NODATA);
+	/* a resolver that cannot answer NS: its failure, no walking */
+	fakes[0].ns = FAKE_SERVFAIL;
+	fakes[0].queries = 0;
+	UNIT_CHECK(zone(r, "_acme-challenge.www.z.test", &g) == 0);
+	UNIT_CHECK(drive(r, &count, 6, 3000, 0) == 0);
+	UNIT_CHECK(g.z.status == RESOLVE_SERVFAIL && fakes[0].queries == 1);
+	fakes[0].ns = FAKE_DROP;
+	UNIT_CHECK(zone(r, "www.z.test", &g) == 0);
+	UNIT_CHECK(drive(r, &count, 7, 3000, 0) == 0);
+	UNIT_CHECK(g.z.status == RESOLVE_TIMEOUT);
+
+	/* cancelled, once, by resolver_free() in the middle of the address lookups */
+	fakes[0].ns = FAKE_ZONE;
+	fakes[0].a = FAKE_DROP;
+	UNIT_CHECK(zone(r, "z.test", &g) == 0);
+	UNIT_CHECK(drive(r, &count, 8, 300, 0) == -1);	/* the A lookups hang */
+	resolver_free(r);
+	UNIT_CHECK(count == 8 && g.calls == 8);
+	UNIT_CHECK(g.z.status == RESOLVE_CANCELLED);
+	UNIT_CHECK(resolve_zone_servers(NULL, "z.test", zone_done, &g) == -1);
+	fake_stop();
+}
+
+static void
+test_txt_at(void)
+{
+	struct sockaddr_in sin[RESOLVE_MAX_DIRECT + 1];
+	int ufd[RESOLVE_MAX_DIRECT + 1];
+	const char *const servers[] = { "127.0.0.1:9" };
+	struct resolver *r = NULL;
+	struct sockaddr_un sun;
+	struct got g, g2;
+	unsigned port;
+	int count = 0, i;
+
+	memset(&g, 0, sizeof(g));
+	memset(&g2, 0, sizeof(g2));
+	got_reset(&g, &count);
+	got_reset(&g2, &count);
+	for (i = 0; i <= RESOLVE_MAX_DIRECT; i++)
+		ufd[i] = -1;
+	/* two servers; the resolver's own (a closed port) is never asked */
+	if (fake_add(AF_INET, FAKE_DROP, FAKE_DROP, FAKE_TWO) == -1 ||
+	    fake_add(AF_INET, FAKE_DROP, FAKE_DROP, FAKE_SERVFAIL) == -1 ||
+	    (r = resolver_new(servers, 1, 300, 1)) == NULL) {
+		UNIT_CHECK(0);
+		goto out;
+	}
+	memset(sin, 0, sizeof(sin));
+	for (i = 0; i < 2; i++) {
+		sin[i].sin_family = AF_INET;
+		sin[i].sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin[i].sin_port = htons((uint16_t)fakes[i].port);
+	}
+	submitting = 1;
+	UNIT_CHECK(resolve_txt_at(r, (struct sockaddr *)&sin[0], "_acme-challenge.z.test",
+	    resolve_txt_done, &g) == 0);
+	UNIT_CHECK(resolve_txt_at(r, (struct sockaddr *)&sin[1], "_acme-challenge.z.test",
+	    resolve_txt_done, &g2) == 0);
+	submitting = 0;
+	UNIT_CHECK(drive(r, &count, 2, 2000, 0) == 0);
+	UNIT_CHECK(g.in_submit == 0 && g2.in_submit == 0);
+	UNIT_CHECK(g.st == RESOLVE_OK && g.n == 2);
+	UNIT_CHECK_STR(g.txt[0], "t000");
+	UNIT_CHECK(g2.st == RESOLVE_SERVFAIL);
+	/* recursion off: what the server itself holds */
+	UNIT_CHECK(fakes[0].nord == 1 && fakes[0].rd == 0);
+	UNIT_CHECK(fakes[1].nord == 1 && fakes[1].rd == 0);
+	/* again on the open channel; a dropped query times out */
+	fakes[0].txt = FAKE_DROP;
+	UNIT_CHECK(resolve_txt_at(r, (struct sockaddr *)&sin[0], "x.z.test", resolve_txt_done,
+	    &g) == 0);
+	UNIT_CHECK(drive(r, &count, 3, 2000, 0) == 0);
+	UNIT_CHECK(g.st == RESOLVE_TIMEOUT);
+	UNIT_CHECK(fakes[0].nord == 2);
+
+	/* bad servers */
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	UNIT_CHECK(resolve_txt_at(r, (struct sockaddr *)&sun, "z.test", resolve_txt_done,
+	    &g) == -1);
+	UNIT_CHECK(resolve_txt_at(r, NULL, "z.test", resolve_txt_done, &g) == -1);
+	UNIT_CHECK(resolve_txt_at(r, (struct sockaddr *)&sin[0], "bad name", resolve_txt_done,
+	    &g) == -1);
+
+	/* RESOLVE_MAX_DIRECT servers that never answer keep their channels busy: one more is
+	 * refused; once they are done, idle channels make room */
+	for (i = 0; i <= RESOLVE_MAX_DIRECT; i++) {
+		if ((ufd[i] = udp_socket(AF_INET, &port)) == -1)
+			break;
+		sin[i].sin_family = AF_INET;
+		sin[i].sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin[i].sin_port = htons((uint16_t)port);
+	}
+	UNIT_CHECK(i == RESOLVE_MAX_DIRECT + 1);
+	count = 0;
+	for (i = 0; i < RESOLVE_MAX_DIRECT; i++)
+		UNIT_CHECK(resolve_txt_at(r, (struct sockaddr *)&sin[i], "z.test",
+		    resolve_txt_done, &g) == 0);
+	UNIT_CHECK(resolve_txt_at(r, (struct sockaddr *)&sin[RESOLVE_MAX_DIRECT], "z.test",
+	    resolve_txt_done, &g) == -1);
+	UNIT_CHECK(drive(r, &count, RESOLVE_MAX_DIRECT, 3000, 0) == 0);
+	UNIT_CHECK(g.st == RESOLVE_TIMEOUT);
+	UNIT_CHECK(resolve_txt_at(r, (struct sockaddr *)&sin[RESOLVE_MAX_DIRECT], "z.test",
+	    resolve_txt_done, &g) == 0);
+	/* and resolver_free() cancels a direct query */
+	resolver_free(r);
+	r = NULL;
+	UNIT_CHECK(count == RESOLVE_MAX_DIRECT + 1 && g.st == RESOLVE_CANCELLED);
+out:
+	resolver_free(r);
+	for (i = 0; i <= RESOLVE_MAX_DIRECT; i++)
+		if (ufd[i] != -1)
+			close(ufd[i]);
+	fake_stop();
+	got_reset(&g, NULL);
+	got_reset(&g2, NULL);
+}
+
+/* ---- cases: DNS-01 confirmation on every authoritative nameserver ---- */
+
+struct wait_result {
+	int	calls;
+	int	ok;
+	char	why[1024];
+};
+
+static void
+wait_done(void *arg, int ok, const char *why)
+{
+	struct wait_result *w = arg;
+
+	w->calls++;
+	w->ok = ok;
+	snprintf(w->why, sizeof(w->why), "%s", why != NULL ? why : "");
+}
+
+static struct timer_heap heap;
+
+/* Runs <r> and the timers until <*flag> >= <want> or <limit_ms> passes (-1). */
+static int
+drive_wait(struct resolver *r, const int *flag, int want, int limit_ms)
+{
+	long long deadline = clock_ms() + limit_ms;
+	struct pollfd pfd[RESOLVE_MAX_FDS + FAKE_POLLFDS];
+	int fds[RESOLVE_MAX_FDS], n, i, t, tt, nf;
+	unsigned ev[RESOLVE_MAX_FDS];
+	struct timer *tm;
+
+	while (*flag < want) {
+		if (clock_ms() >= deadline)
+			return -1;
+		n = resolver_fds(r, fds, ev, RESOLVE_MAX_FDS);
+		for (i = 0; i < n; i++) {
+			pfd[i].fd = fds[i];
+			pfd[i].events = (short)(((ev[i] & RESOLVE_WANT_READ) ? POLLIN : 0) |
+			    ((ev[i] & RESOLVE_WANT_WRITE) ? POLLOUT : 0));
+			pfd[i].revents = 0;
+		}
+		nf = fake_pollfds(pfd + n);
+		t = timer_next_wait(&heap, now_ms(), 50);
+		tt = resolver_timeout_ms(r);
+		if (tt >= 0 && tt < t)
+			t = tt;
+		if (poll(pfd, (nfds_t)(n + nf), t) == -1 && errno != EINTR)
+			return -1;
+		fake_serve(pfd + n);
+		for (i = 0; i < n; i++) {
+			unsigned re = 0;
+
+			if (pfd[i].revents & (POLLIN | POLLERR | POLLHUP))
+				re |= RESOLVE_WANT_READ;
+			if (pfd[i].revents & POLLOUT)
+				re |= RESOLVE_WANT_WRITE;
+			if (re != 0)
+				resolver_process(r, fds[i], re);
+		}
+		resolver_process(r, -1, 0);
+		while ((tm = timer_pop_due(&heap, now_ms())) != NULL)
+			((struct evtimer *)tm)->fn((struct evtimer *)tm);
+	}
+	return 0;
+}
+
+#define TXT_VALUE "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
+
+/* The resolver (127.0.0.1) knows zone z.test: ns1.z.test at 127.0.0.2 and ns2.z.test at
+ * 127.0.0.3, both authoritative fakes on one port (NS records cannot name a port); fakes[1]
+ * and fakes[2]. NULL when the sockets cannot be had. */
+static struct resolver *
+auth_bed(unsigned *port)
+{
+	struct resolver *r = NULL;
+	int attempt;
+
+	for (attempt = 0; attempt < 10 && r == NULL; attempt++) {
+		fake_stop();
+		fixed_port = 0;
+		lo_ip4 = "127.0.0.1";
+		if (fake_add(AF_INET, FAKE_MAP, FAKE_NODATA, FAKE_VALUE) == -1)
+			break;
+		fakes[0].ns = FAKE_ZONE;
+		fakes[0].zone = "z.test";
+		fakes[0].nsnames[0] = "ns1.z.test";
+		fakes[0].nsnames[1] = "ns2.z.test";
+		fakes[0].map[0][0] = "ns1.z.test";
+		fakes[0].map[0][1] = "127.0.0.2";
+		fakes[0].map[1][0] = "ns2.z.test";
+		fakes[0].map[1][1] = "127.0.0.3";
+		lo_ip4 = "127.0.0.2";
+		if (fake_add(AF_INET, FAKE_DROP, FAKE_DROP, FAKE_VALUE) == -1)
+			continue;
+		fixed_port = fakes[1].port;
+		lo_ip4 = "127.0.0.3";
+		if (fake_add(AF_INET, FAKE_DROP, FAKE_DROP, FAKE_VALUE) == -1)
+			continue;	/* that port is taken there: another one */
+		lo_ip4 = "127.0.0.1";
+		fixed_port = 0;
+		*port = fakes[1].port;
+		/* only the resolver's address: resolver_new gets fakes[0] alone */
+		{
+			const char *one[1] = { fakes[0].server };
+
+			r = resolver_new(one, 1, 300, 2);
+		}
+	}
+	lo_ip4 = "127.0.0.1";
+	fixed_port = 0;
+	return r;
+}
+
+static void
+test_dns01_every_nameserver(void)
+{
+	struct dns01_check chk = { .timeout_ms = 10000 };
+	struct wait_result w;
+	struct resolver *r;
+
+	memset(&w, 0, sizeof(w));
+	if ((r = auth_bed(&chk.port)) == NULL) {
+		UNIT_CHECK(0);
+		fake_stop();
+		return;
+	}
+	/* ns1 has the value, ns2 lags */
+	fakes[1].value = TXT_VALUE;
+	UNIT_CHECK(dns01_wait_visible(r, &heap, "_acme-challenge.www.z.test", TXT_VALUE, &chk,
+	    wait_done, &w) == 0);
+	UNIT_CHECK(w.calls == 0);
+	/* ns2 is asked again and again while it lags; no verdict meanwhile */
+	UNIT_CHECK(drive_wait(r, &fakes[2].nord, 2, 5000) == 0);
+	UNIT_CHECK(w.calls == 0);
+	UNIT_CHECK(fakes[1].nord == 1);		/* ns1 had it: not asked again */
+	UNIT_CHECK(fakes[1].rd == 0 && fakes[2].rd == 0);
+	fakes[2].value = TXT_VALUE;
+	UNIT_CHECK(drive_wait(r, &w.calls, 1, 5000) == 0);
+	UNIT_CHECK(w.calls == 1 && w.ok == 1);
+	/* the resolver itself was never asked for the TXT record */
+	UNIT_CHECK(fakes[0].nord == 0);
+	resolver_free(r);
+	fake_stop();
+}
+
+static void
+test_dns01_lagging_times_out(void)
+{
+	struct dns01_check chk = { .timeout_ms = 1500 };
+	struct wait_result w;
+	struct resolver *r;
+
+	memset(&w, 0, sizeof(w));
+	if ((r = auth_bed(&chk.port)) == NULL) {
+		UNIT_CHECK(0);
+		fake_stop();
+		return;
+	}
+	/* ns2 holds an old value only: the CA could be told that one */
+	fakes[1].value = TXT_VALUE;
+	fakes[2].value = "an-older-value";
+	/* the resolver has it, so did the old check: not enough */
+	UNIT_CHECK(dns01_wait_visible(r, &heap, "_acme-challenge.z.test", TXT_VALUE, &chk,
+	    wait_done, &w) == 0);
+	UNIT_CHECK(drive_wait(r, &w.calls, 1, 5000) == 0);
+	UNIT_CHECK(w.calls == 1 && w.ok == 0);
+	if (strstr(w.why, "ns2.z.test 127.0.0.3 (other values only)") == NULL ||
+	    strstr(w.why, "1 of 2") == NULL || strstr(w.why, "ns1.z.test") != NULL)
+		fprintf(stderr, "  # why: %s\n", w.why);
+	UNIT_CHECK(strstr(w.why, "ns2.z.test 127.0.0.3 (other values only)") != NULL);
+	UNIT_CHECK(strstr(w.why, "1 of 2") != NULL && strstr(w.why, "ns1.z.test") == NULL);
+
+	/* a nameserver that does not answer at all is waited for too */
+	memset(&w, 0, sizeof(w));
+	fakes[2].txt = FAKE_DROP;
+	UNIT_CHECK(dns01_wait_visible(r, &heap, "_acme-challenge.z.test", TXT_VALUE, &chk,
+	    wait_done, &w) == 0);
+	UNIT_CHECK(drive_wait(r, &w.calls, 1, 5000) == 0);
+	UNIT_CHECK(w.calls == 1 && w.ok == 0);
+	UNIT_CHECK(strstr(w.why, "ns2.z.test 127.0.0.3 (timeout)") != NULL);
+	resolver_free(r);
+	fake_stop();
+}
+
+static void
+test_dns01_fallback(void)
+{
+	struct dns01_check chk = { .timeout_ms = 3000 };
+	struct wait_result w;
+	struct resolver *r;
+
+	memset(&w, 0, sizeof(w));
+	if ((r = auth_bed(&chk.port)) == NULL) {
+		UNIT_CHECK(0);
+		fake_stop();
+		return;
+	}
+	fakes[0].value = TXT_VALUE;	/* the resolver has it; ns2 does not */
+	fakes[1].value = TXT_VALUE;
+
+	/* --dns-propagation-check resolver: only the resolver is asked */
+	chk.resolver_only = 1;
+	UNIT_CHECK(dns01_wait_visible(r, &heap, "_acme-challenge.z.test", TXT_VALUE, &chk,
+	    wait_done, &w) == 0);
+	UNIT_CHECK(drive_wait(r, &w.calls, 1, 5000) == 0);
+	UNIT_CHECK(w.calls == 1 && w.ok == 1);
+	UNIT_CHECK(fakes[1].queries == 0 && fakes[2].queries == 0);
+	chk.resolver_only = 0;
+
+	/* a resolver that cannot answer NS: the resolver's word is taken */
+	memset(&w, 0, sizeof(w));
+	fakes[0].ns = FAKE_REFUSED;
+	UNIT_CHECK(dns01_wait_visible(r, &heap, "_acme-challenge.z.test", TXT_VALUE, &chk,
+	    wait_done, &w) == 0);
+	UNIT_CHECK(drive_wait(r, &w.calls, 1, 5000) == 0);
+	UNIT_CHECK(w.calls == 1 && w.ok == 1);
+	UNIT_CHECK(fakes[1].queries == 0 && fakes[2].queries == 0);
+
+	/* nameservers without any address: likewise */
+	memset(&w, 0, sizeof(w));
+	fakes[0].ns = FAKE_ZONE;
+	fakes[0].map[0][0] = fakes[0].map[1][0] = NULL;
+	UNIT_CHECK(dns01_wait_visible(r, &heap, "_acme-challenge.z.test", TXT_VALUE, &chk,
+	    wait_done, &w) == 0);
+	UNIT_CHECK(drive_wait(r, &w.calls, 1, 5000) == 0);
+	UNIT_CHECK(w.calls == 1 && w.ok == 1);
+	UNIT_CHECK(fakes[1].queries == 0 && fakes[2].queries == 0);
+
+	/* and when the resolver does not have it either, the deadline still holds */
+	memset(&w, 0, sizeof(w));
+	fakes[0].value = NULL;
+	chk.timeout_ms = 500;
+	UNIT_CHECK(dns01_wait_visible(r, &heap, "_acme-challenge.z.test", TXT_VALUE, &chk,
+	    wait_done, &w) == 0);
+	UNIT_CHECK(drive_wait(r, &w.calls, 1, 5000) == 0);
+	UNIT_CHECK(w.calls == 1 && w.ok == 0 && strstr(w.why, "not visible") != NULL);
+	resolver_free(r);
+	fake_stop();
+}
+
+static void
+test_dns01_cancel(void)
+{
+	struct dns01_check chk = { .timeout_ms = 10000 };
+	struct wait_result w1, w2;
+	struct resolver *r;
+	int rd0;
+
+	memset(&w1, 0, sizeof(w1));
+	memset(&w2, 0, sizeof(w2));
+	if ((r = auth_bed(&chk.port)) == NULL) {
+		UNIT_CHECK(0);
+		fake_stop();
+		return;
+	}
+	fakes[1].value = TXT_VALUE;
+	fakes[2].txt = FAKE_DROP;	/* a query to ns2 is always in flight */
+	UNIT_CHECK(dns01_wait_visible(r, &heap, "_acme-challenge.z.test", TXT_VALUE, &chk,
+	    wait_done, &w1) == 0);
+	UNIT_CHECK(drive_wait(r, &fakes[2].nord, 1, 5000) == 0);
+	/* another between two polls (through the resolver, which lacks the value): waiting
+	 * on its timer when jfe stops */
+	fakes[0].ns = FAKE_REFUSED;
+	rd0 = fakes[0].rd;
+	UNIT_CHECK(dns01_wait_visible(r, &heap, "_acme-challenge.www.z.test", TXT_VALUE, &chk,
+	    wait_done, &w2) == 0);
+	UNIT_CHECK(drive_wait(r, &fakes[0].rd, 10000, 300) == -1);	/* w2 sleeps */
+	UNIT_CHECK(fakes[0].rd == rd0 + 2);	/* its NS and TXT queries */
+	UNIT_CHECK(w1.calls == 0 && w2.calls == 0);
+	/* agent_stop(): the resolver first, then the waits between polls */
+	resolver_free(r);
+	UNIT_CHECK(w1.calls == 1 && w1.ok == 0 && strcmp(w1.why, "cancelled") == 0);
+	UNIT_CHECK(w2.calls == 0);
+	dns01_cancel_all();
+	UNIT_CHECK(w2.calls == 1 && w2.ok == 0 && strcmp(w2.why, "cancelled") == 0);
+	UNIT_CHECK(timer_next_wait(&heap, now_ms(), 1000) == 1000);	/* nothing left armed */
+	fake_stop();
+}
+
 /* ---- cases: pebble-challtestsrv ---- */
 
 static pid_t cts_pid = -1;
@@ -1467,6 +2193,14 @@ main(void)
 	UNIT_RUN(test_answers);
 	UNIT_RUN(test_txt_answers);
 	UNIT_RUN(test_ipv6_server);
+	UNIT_RUN(test_ns);
+	UNIT_RUN(test_zone_servers);
+	UNIT_RUN(test_txt_at);
+	UNIT_RUN(test_dns01_every_nameserver);
+	UNIT_RUN(test_dns01_lagging_times_out);
+	UNIT_RUN(test_dns01_fallback);
+	UNIT_RUN(test_dns01_cancel);
 	UNIT_RUN(test_challtestsrv);
+	timer_heap_free(&heap);
 	return unit_summary();
 }
