@@ -1,7 +1,7 @@
 # jfe — build, test, demo.  `make` builds ./jfe; `make check` builds an ASan+UBSan copy and runs
 # every test; `make demo` runs the self-contained demo in network namespaces.
 CC      ?= cc
-PKGS    := openssl libnftnl libmnl libcurl jansson libcares libpsl libsystemd libxml-2.0
+PKGS    := openssl libnftnl libmnl libcurl jansson libcares libpsl libsystemd libxml-2.0 libcap
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS  ?= -O2 -g

@@ -12,6 +12,7 @@
 #include "agent/http.h"
 #include "agent/log.h"
 #include "agent/options.h"
+#include "agent/privdrop.h"
 #include "agent/store.h"
 #include "agent/version.h"
 #include "proxy/names.h"
@@ -30,14 +31,16 @@ int
 certs_main(int argc, char **argv)
 {
 	struct jfe_options o;
-	struct store *s;
+	struct store *s = NULL;
 	char **names = NULL;
 	size_t n = 0;
 
 	if (options_parse(&o, argc, argv) != 0)
 		return 2;
 	log_init("jfe", o.verbose);
-	if ((s = store_fs_open(o.cache_dir)) == NULL || store_cert_list(s, &names, &n) != 0) {
+	/* root on the store of a daemon run with --user: read it as its owner. */
+	if (privdrop_become_owner(o.cache_dir) != 0 || (s = store_fs_open(o.cache_dir)) == NULL ||
+	    store_cert_list(s, &names, &n) != 0) {
 		store_close(s);
 		options_free(&o);
 		return 1;
@@ -125,7 +128,8 @@ revoke_main(int argc, char **argv)
 		fprintf(stderr, "jfe revoke: --acme-directory none: no CA to ask\n");
 		goto out;
 	}
-	if ((s = store_fs_open(o.cache_dir)) == NULL)
+	/* root on the store of a daemon run with --user: nothing in it may become root's. */
+	if (privdrop_become_owner(o.cache_dir) != 0 || (s = store_fs_open(o.cache_dir)) == NULL)
 		goto out;
 	if (store_cert_load(s, name, &key, &chain, &meta) != 0) {
 		fprintf(stderr, "jfe revoke: no certificate for %s in %s\n", name, o.cache_dir);

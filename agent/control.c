@@ -17,8 +17,11 @@
 #include "proxy/certs.h"
 #include "proxy/worker.h"
 
+/* Creates the socket's directory (0750) when it is missing, handed to <group> when that is
+ * not (gid_t)-1; one that exists is the operator's (or systemd's RuntimeDirectory=) and is
+ * left as it is. */
 static int
-mkdir_parent(const char *path)
+mkdir_parent(const char *path, gid_t group)
 {
 	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char *slash;
@@ -27,13 +30,29 @@ mkdir_parent(const char *path)
 	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
 		return 0;
 	*slash = '\0';
-	if (mkdir(dir, 0750) == 0)
-		return chmod(dir, 0750);        /* the umask must not shut the jfe group out */
-	return errno == EEXIST ? 0 : -1;
+	if (mkdir(dir, 0750) != 0)
+		return errno == EEXIST ? 0 : -1;
+	/* the umask must not shut the group out */
+	return (chmod(dir, 0750) != 0 || (group != (gid_t)-1 && chown(dir, (uid_t)-1, group) != 0))
+	    ? -1 : 0;
+}
+
+/* The socket's group becomes <group> (when it is not already: under systemd's Group= it is,
+ * and jfe needs no CAP_CHOWN for it). */
+static int
+socket_group(const char *path, gid_t group)
+{
+	struct stat st;
+
+	if (group == (gid_t)-1)
+		return 0;
+	if (lstat(path, &st) != 0)
+		return -1;
+	return st.st_gid == group ? 0 : lchown(path, (uid_t)-1, group);
 }
 
 int
-control_open(const char *path)
+control_open(const char *path, gid_t group)
 {
 	struct sockaddr_un sun;
 	int fd = -1;
@@ -45,13 +64,13 @@ control_open(const char *path)
 		return -1;
 	}
 	strcpy(sun.sun_path, path);
-	if (mkdir_parent(path) != 0)
+	if (mkdir_parent(path, group) != 0)
 		goto fail;
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
 		goto fail;
 	(void)unlink(path);     /* a stale socket from a killed run */
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || chmod(path, 0660) != 0 ||
-	    listen(fd, 16) != 0)
+	    socket_group(path, group) != 0 || listen(fd, 16) != 0)
 		goto fail;
 	return fd;
 fail:
@@ -116,12 +135,13 @@ control_status_json(const struct daemon_state *ds)
 	size_t dumplen = 0;
 	FILE *f;
 
-	icpt = json_pack("{s:b, s:b, s:s, s:s?, s:i, s:i, s:b, s:b, s:I, s:I}",
+	icpt = json_pack("{s:b, s:b, s:s, s:s?, s:i, s:i, s:b, s:b, s:I, s:I, s:s?}",
 	    "rules_installed", ds->rules_installed, "routes_installed", ds->routes_installed,
 	    "ports", o->ports_spec, "exclude_ports", o->exclude_ports_spec,
 	    "listen_port", (int)o->listen_port, "workers", (int)ds->nworkers,
 	    "preserve_source", !o->no_preserve_source, "fail_closed", o->fail_closed,
-	    "fwmark", (json_int_t)o->fwmark, "route_table", (json_int_t)o->route_table);
+	    "fwmark", (json_int_t)o->fwmark, "route_table", (json_int_t)o->route_table,
+	    "run_as", ds->run_as);
 	/* The effective options, secrets masked, as the options file would spell them. */
 	opts = json_object();
 	if ((f = open_memstream(&dump, &dumplen)) != NULL) {

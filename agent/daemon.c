@@ -16,6 +16,7 @@
 #include "agent/control.h"
 #include "agent/log.h"
 #include "agent/options.h"
+#include "agent/privdrop.h"
 #include "agent/version.h"
 #include "proxy/route.h"
 #include "proxy/rules.h"
@@ -182,9 +183,10 @@ reload(const struct jfe_options *cur)
 	    sizeof(n->ports)) != 0 || n->listen_port != cur->listen_port ||
 	    n->fwmark != cur->fwmark || n->route_table != cur->route_table ||
 	    n->no_preserve_source != cur->no_preserve_source ||
-	    strcmp(n->acme_directory, cur->acme_directory) != 0)
-		log_warn("SIGHUP: ports, listener, marks, source mode and the ACME directory change "
-		    "only with a restart");
+	    strcmp(n->acme_directory, cur->acme_directory) != 0 ||
+	    strcmp(n->user ? n->user : "", cur->user ? cur->user : "") != 0)
+		log_warn("SIGHUP: ports, listener, marks, source mode, the ACME directory and the "
+		    "user change only with a restart");
 	log_init("jfe", n->verbose);
 	reloaded[nreloaded++] = n;
 	agent_reload(n);
@@ -202,10 +204,11 @@ daemon_run(struct jfe_options *o, int argc, char **argv)
 	struct itimerspec its = { .it_interval.tv_sec = TICKET_ROTATE_S,
 	    .it_value.tv_sec = TICKET_ROTATE_S };
 	struct tls_front tls;
+	struct privdrop pd;
 	struct worker *ws = NULL;
-	char host[256];
+	char host[256], who[128];
 	sigset_t ss;
-	int sfd = -1, cfd = -1, tfd = -1, rc_exit = 1, tls_ok = 0, agent_ok = 0;
+	int sfd = -1, cfd = -1, tfd = -1, rc_exit = 1, tls_ok = 0, agent_ok = 0, workers_up = 0;
 	unsigned nw = worker_count(o);
 
 	log_init("jfe", o->verbose);
@@ -219,6 +222,8 @@ daemon_run(struct jfe_options *o, int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &ss, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
+	if (privdrop_init(&pd, o->user) != 0)
+		return 1;
 
 	fallback_hostname(o, host, sizeof(host));
 	if (tls_front_init(&tls, host) != 0)
@@ -230,28 +235,37 @@ daemon_run(struct jfe_options *o, int argc, char **argv)
 		log_err("signalfd/timerfd: %s", strerror(errno));
 		goto out;
 	}
-	if ((cfd = control_open(o->control_socket)) < 0)
+	/* Privileged set-up, while jfe is still one thread: the control socket (root and the
+	 * user's group), the return path, the listeners (a low port), the store handed to the
+	 * user. Then the drop (--user), and only then any thread: each inherits the reduced
+	 * credentials. Return path first, then listeners, then the rules that send traffic to
+	 * them: each step only takes effect once the one before it is in place. */
+	if ((cfd = control_open(o->control_socket, privdrop_group(&pd))) < 0)
+		goto out;
+	if (route_install(o->fwmark, o->route_table) != 0)
+		goto out;
+	ds.routes_installed = 1;
+	if (workers_init(&ws, nw, o, &tls) != 0)
+		goto out;
+	if (privdrop_own_dir(&pd, o->cache_dir) != 0 || privdrop_apply(&pd) != 0)
 		goto out;
 	/* Stored certificates are in the registry before the first connection arrives. */
 	if (agent_start(o, workers_notify) != 0)
 		goto out;
 	agent_ok = 1;
-	/* Return path first, then listeners, then the rules that send traffic to them: each
-	 * step only takes effect once the one before it is in place. */
-	if (route_install(o->fwmark, o->route_table) != 0)
+	if (workers_run(ws, nw) != 0)
 		goto out;
-	ds.routes_installed = 1;
-	if (workers_start(&ws, nw, o, &tls) != 0)
-		goto out;
+	workers_up = 1;
 	ds.workers = ws;
 	ds.nworkers = nw;
 	if (rules_install(&rc) != 0)
 		goto out;
 	ds.rules_installed = 1;
-	log_info("jfe %s running: ports %s%s%s, listener port %u, %u workers, source %s",
+	ds.run_as = privdrop_describe(&pd, who, sizeof(who));
+	log_info("jfe %s running: ports %s%s%s, listener port %u, %u workers, source %s, %s",
 	    JFE_VERSION, o->ports_spec, o->exclude_ports_spec ? " except " : "",
 	    o->exclude_ports_spec ? o->exclude_ports_spec : "", o->listen_port, nw,
-	    o->no_preserve_source ? "host address" : "preserved");
+	    o->no_preserve_source ? "host address" : "preserved", ds.run_as);
 	sd_notifyf(0, "READY=1\nSTATUS=intercepting ports %s with %u workers", o->ports_spec, nw);
 	if (main_loop(&ds, sfd, cfd, tfd) == 0)
 		rc_exit = 0;
@@ -259,7 +273,7 @@ out:
 	/* Stop: close the listeners first, so tproxy finds no transparent socket and new
 	 * connections reach the services directly; let live ones finish; then remove the
 	 * rules and routes (live spoofed connections need the return path until the end). */
-	if (ws) {
+	if (workers_up) {
 		workers_stop_accepting(ws, nw);
 		workers_join(ws, nw, rc_exit == 0 ? o->drain_timeout_ms : 0);
 	}
@@ -272,7 +286,10 @@ out:
 	workers_free(ws, nw);
 	if (cfd >= 0) {
 		close(cfd);
-		unlink(o->control_socket);
+		/* After --user the socket's directory may be root's: systemd's RuntimeDirectory=
+		 * goes away at stop anyway, and the next start replaces a stale socket. */
+		if (unlink(o->control_socket) != 0 && errno != ENOENT)
+			log_debug("control: %s left behind: %s", o->control_socket, strerror(errno));
 	}
 	if (sfd >= 0)
 		close(sfd);
@@ -286,6 +303,7 @@ out:
 		reloaded[i] = NULL;
 	}
 	nreloaded = 0;
+	privdrop_free(&pd);
 	if (rc_exit == 0)
 		log_info("stopped; interception removed");
 	return rc_exit;

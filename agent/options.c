@@ -94,6 +94,8 @@ static const struct opt_def opt_table[] = {
 	  "port of the transparent listener on 127.0.0.1 and ::1" },
 	{ "control-socket", 0, OPT_STR, OFF(control_socket), "/run/jfe/control.sock", "PATH",
 	  CHK_NONE, 0, 0, "control socket" },
+	{ "user", 0, OPT_STR, OFF(user), NULL, "NAME", CHK_NONE, 0, 0,
+	  "after set-up, run as NAME with CAP_NET_ADMIN only (default: stay as started)" },
 	{ "verbose", 'v', OPT_FLAG, OFF(verbose), NULL, NULL, CHK_NONE, 0, 0,
 	  "one log line per connection (twice: debug)" },
 	{ "no-preserve-source", 0, OPT_FLAG, OFF(no_preserve_source), NULL, NULL, CHK_NONE, 0, 0,

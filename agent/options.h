@@ -54,6 +54,7 @@ struct jfe_options {
 	char *exclude_ports_spec;
 	unsigned listen_port;
 	char *control_socket;
+	char *user;                     /* --user: drop to it after set-up (NULL: no) */
 	int verbose;
 	int no_preserve_source;
 	int no_starttls;

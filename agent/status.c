@@ -205,6 +205,8 @@ status_print_human(json_t *j)
 	    (long long)jint(ic, "workers"),
 	    json_is_true(json_object_get(ic, "preserve_source")) ? "preserved" : "host address",
 	    json_is_true(json_object_get(ic, "fail_closed")) ? "fail-closed" : "fail-open");
+	if (json_string_value(json_object_get(ic, "run_as")))
+		printf("  runs as   %s\n", json_string_value(json_object_get(ic, "run_as")));
 	printf("\nTraffic\n");
 	printf("  active    %lld TLS, %lld STARTTLS, %lld pass-through, %lld sniffing\n",
 	    (long long)jint(j, "traffic.active.tls"), (long long)jint(j, "traffic.active.starttls"),

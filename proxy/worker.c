@@ -321,19 +321,31 @@ worker_release(struct worker *w)
 }
 
 int
-workers_start(struct worker **out, unsigned n, const struct jfe_options *opt,
+workers_init(struct worker **out, unsigned n, const struct jfe_options *opt,
     struct tls_front *tls)
 {
 	struct worker *ws = calloc(n, sizeof(*ws));
-	unsigned i, started = 0;
+	unsigned i;
 
+	*out = NULL;
 	if (ws == NULL)
 		return -1;
 	for (i = 0; i < n; i++)
 		ws[i].epfd = ws[i].wake.fd = ws[i].lst[0].fd = ws[i].lst[1].fd = -1;
 	for (i = 0; i < n; i++)
-		if (worker_init(&ws[i], (int)i, opt, tls) != 0)
-			goto fail;
+		if (worker_init(&ws[i], (int)i, opt, tls) != 0) {
+			workers_free(ws, n);
+			return -1;
+		}
+	*out = ws;
+	return 0;
+}
+
+int
+workers_run(struct worker *ws, unsigned n)
+{
+	unsigned i, started = 0;
+
 	for (i = 0; i < n; i++) {
 		if ((errno = pthread_create(&ws[i].thread, NULL, worker_main, &ws[i])) != 0) {
 			log_err("worker %u: thread: %s", i, strerror(errno));
@@ -341,14 +353,12 @@ workers_start(struct worker **out, unsigned n, const struct jfe_options *opt,
 		}
 		started++;
 	}
-	*out = ws;
 	all_workers = ws;
 	all_nworkers = n;
 	return 0;
 fail:
 	workers_stop_accepting(ws, started);
 	workers_join(ws, started, 0);
-	workers_free(ws, n);
 	return -1;
 }
 

@@ -55,8 +55,13 @@ struct worker {
 	struct worker_stats st;
 };
 
-int workers_start(struct worker **out, unsigned n, const struct jfe_options *opt,
+/* Sets up <n> workers with their listeners bound (the privileged part: a low port and
+ * IP_TRANSPARENT), without starting them; *out is NULL after a failure. */
+int workers_init(struct worker **out, unsigned n, const struct jfe_options *opt,
     struct tls_front *tls);
+/* Starts the threads of workers_init()'s workers. On failure the ones started are joined
+ * again; the caller still frees <ws>. */
+int workers_run(struct worker *ws, unsigned n);
 /* Closes the listeners of every worker: from now on nftables' tproxy finds no transparent
  * socket and new connections go straight to the services (fail-open). */
 void workers_stop_accepting(struct worker *ws, unsigned n);

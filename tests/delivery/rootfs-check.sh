@@ -114,7 +114,7 @@ st=$(systemctl --root="$ROOTFS" is-enabled jfe.service 2>&1)
 u=$(C getent passwd jfe)
 [[ $u == jfe:*:/var/lib/jfe:/usr/sbin/nologin ]] && pass system_user "$u" || fail system_user "$u"
 st=$(C stat -c '%a %U:%G' /etc/jfe/jfe.conf /var/lib/jfe 2>&1 | paste -sd' ')
-[[ $st == "640 root:jfe 700 root:jfe" ]] && pass modes "jfe.conf, /var/lib/jfe: $st" || fail modes "$st"
+[[ $st == "640 root:jfe 700 jfe:jfe" ]] && pass modes "jfe.conf, /var/lib/jfe: $st" || fail modes "$st"
 cmp -s packaging/packer/jfe.conf "$ROOTFS/etc/jfe/jfe.conf" && pass baked_options ||
 	fail baked_options "$(diff packaging/packer/jfe.conf "$ROOTFS/etc/jfe/jfe.conf")"
 # the unit as installed, with the chroot's systemd 252 and with this host's

@@ -13,7 +13,7 @@
 #              expected, valid, root:jfe 0640, jfe.service enabled
 #   cloudflare the package already there (empty jfe_deb_url, as on a baked AMI), a Cloudflare
 #              token read from SSM by a stand-in `aws` → the token in /etc/jfe/cloudflare-token
-#              (0600), named in the options file, absent from user-data, options and output
+#              (root:jfe 0640), named in the options file, absent from user-data, options and output
 #   bad_sha    a wrong jfe_deb_sha256 → the setup fails before installing anything
 set -u
 # shellcheck source=tests/delivery/lib.sh
@@ -112,7 +112,7 @@ else
 fi
 st=$(R stat -c '%a %U:%G' /etc/jfe/cloudflare-token 2>&1)
 tok=$(cat "$M/etc/jfe/cloudflare-token" 2>/dev/null)
-[[ $st == "600 root:root" && $tok == cf-token-0123456789abcdef ]] && pass token_file "$st" ||
+[[ $st == "640 root:jfe" && $tok == cf-token-0123456789abcdef ]] && pass token_file "$st" ||
 	fail token_file "$st"
 got=$(grep -v '^#' "$M/etc/jfe/jfe.conf" 2>&1)
 want='staging no

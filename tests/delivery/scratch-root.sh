@@ -12,13 +12,16 @@
 # nftables table and routes live and die there. The mounts go away with the namespace.
 #
 # Steps: dpkg -i (twice: first install, then the upgrade path) → files, user, modes,
-# conffile, statoverride → jfe version / run --help / rules -f the shipped options file →
-# `jfe run` as the unit runs it (root with the unit's capability bounding set, group jfe, no
-# new privileges, UMask 0077, NOTIFY_SOCKET and WATCHDOG_USEC from a stand-in for systemd):
-# READY=1, STATUS=, WATCHDOG=1, the nftables table, plain and TLS connections from a client
+# conffile, statoverride → the upgrade from a package that ran jfe as root (its state handed
+# to jfe) → jfe version / run --help / rules -f the shipped options file →
+# `jfe run` as the unit runs it (ExecStart='s arguments, --user jfe; root with the unit's
+# capability bounding set, group jfe, no new privileges, UMask 0077, NOTIFY_SOCKET and
+# WATCHDOG_USEC from a stand-in for systemd): READY=1, STATUS=, every thread the user jfe
+# with CAP_NET_ADMIN alone, WATCHDOG=1, the nftables table, plain and TLS connections from a client
 # namespace proxied to a plain service that sees the client's address, the control socket
 # (root:jfe 0660) answering `jfe status` for root and for a member of the jfe group but not
-# for others, SIGHUP reload, SIGTERM → STOPPING=1, exit 0, table removed; under strace (when
+# for others, SIGHUP reload, SIGTERM → STOPPING=1, exit 0, table and policy route removed
+# (CAP_NET_ADMIN kept), the state all jfe's; under strace (when
 # installed) every system call jfe made is checked against the unit's SystemCallFilter= →
 # systemd-analyze verify of the unit in the copy → dpkg -r keeps the options file and the
 # state → dpkg --purge removes everything but the jfe user and group (Debian policy), checked
@@ -74,7 +77,7 @@ check_stat() { # NAME PATH EXPECTED
 	got=$(st "$2")
 	if [[ $got == "$3" ]]; then pass "$1" "$2: $got"; else fail "$1" "$2: got '$got', want '$3'"; fi
 }
-check_stat state_dir /var/lib/jfe "700 root:jfe directory"
+check_stat state_dir /var/lib/jfe "700 jfe:jfe directory"
 check_stat etc_dir /etc/jfe "755 root:root directory"
 check_stat conffile_mode /etc/jfe/jfe.conf "640 root:jfe regular file"
 check_stat binary /usr/sbin/jfe "755 root:root regular file"
@@ -94,11 +97,29 @@ n_pem=$(grep -c 'BEGIN CERTIFICATE' "$M/usr/share/jfe/aws-rsa2048.pem")
 out=$(R dpkg -i /tmp/jfe.deb 2>&1)
 rc=$?
 n_over=$(R dpkg-statoverride --list | grep -c ' /etc/jfe/jfe.conf$')
-if [[ $rc == 0 && $n_over == 1 && $(st /var/lib/jfe) == "700 root:jfe directory" ]]; then
+if [[ $rc == 0 && $n_over == 1 && $(st /var/lib/jfe) == "700 jfe:jfe directory" ]]; then
 	pass reinstall "second dpkg -i (upgrade path) is idempotent"
 else
 	fail reinstall "rc=$rc overrides=$n_over $out"
 fi
+# the upgrade from a package that ran jfe as root: its state (root's, with a key and a link)
+# is handed to jfe, links themselves, never what they point to
+chown -R 0:"$jgid" "$M/var/lib/jfe"
+mkdir -p "$M/var/lib/jfe/certs/old.example/v-1"
+(umask 077; echo key >"$M/var/lib/jfe/certs/old.example/v-1/key.pem")
+ln -s v-1 "$M/var/lib/jfe/certs/old.example/current"
+ln -s /etc/jfe/jfe.conf "$M/var/lib/jfe/certs/link-out"
+out=$(R dpkg -i /tmp/jfe.deb 2>&1)
+rc=$?
+notjfe=$(find "$M/var/lib/jfe" ! -uid "$uid" -printf '%p ' 2>&1)
+if [[ $rc == 0 && -z $notjfe && $(st /var/lib/jfe) == "700 jfe:jfe directory" &&
+	$(st /var/lib/jfe/certs/old.example/v-1/key.pem) == "600 jfe:jfe regular file" &&
+	$(st /etc/jfe/jfe.conf) == "640 root:jfe regular file" ]]; then
+	pass upgrade_from_root "root's state handed to jfe (key 0600 kept), link targets untouched"
+else
+	fail upgrade_from_root "rc=$rc not jfe's: $notjfe; $(st /var/lib/jfe/certs/old.example/v-1/key.pem); $out"
+fi
+rm -rf "$M/var/lib/jfe/certs/old.example" "$M/var/lib/jfe/certs/link-out"
 
 # ---------------------------------------------------------------- the installed binary
 v=$(R /usr/sbin/jfe version 2>&1)
@@ -148,17 +169,19 @@ BACKEND=$!
 "$DL_PY" "$DL_REPO/tests/delivery/notify_sink.py" "$M/run/notify.sock" "$T/notify.log" &
 SINK=$!
 for ((i = 0; i < 50; i++)); do [[ -S $M/run/notify.sock ]] && break; sleep 0.05; done
-# CapabilityBoundingSet=, Group=jfe, NoNewPrivileges=yes, UMask=0077 of packaging/jfe.service;
-# RuntimeDirectory=jfe with RuntimeDirectoryMode=0750 (owner root, group jfe)
+# ExecStart='s arguments, CapabilityBoundingSet=, Group=jfe, NoNewPrivileges=yes, UMask=0077 of
+# packaging/jfe.service; RuntimeDirectory=jfe with RuntimeDirectoryMode=0750 (owner root,
+# group jfe)
 install -d -m 0750 -o root -g "$jgid" "$M/run/jfe"
 caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$DL_REPO/packaging/jfe.service" | tr 'A-Z ' 'a-z\n' |
 	sed -n 's/^cap_\(.*\)/+\1/p' | paste -sd,)
+read -ra exec_args <<<"$(sed -n 's|^ExecStart=/usr/sbin/jfe run||p' "$DL_REPO/packaging/jfe.service")"
 # under strace when there is one: the system calls are then checked against SystemCallFilter=
 TRACE=()
 command -v strace >/dev/null && TRACE=(strace -f -qq -o "$T/trace")
 (umask 0077; exec "${TRACE[@]}" chroot "$M" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 	NOTIFY_SOCKET=/run/notify.sock WATCHDOG_USEC=1000000 setpriv --bounding-set="-all,$caps" \
-	--inh-caps=-all --regid=jfe --clear-groups --no-new-privs /usr/sbin/jfe run \
+	--inh-caps=-all --regid=jfe --clear-groups --no-new-privs /usr/sbin/jfe run "${exec_args[@]}" \
 	--acme-directory none --imds-endpoint http://127.0.0.1:9 --public-ip 10.98.0.1 -v) >"$T/jfe.log" 2>&1 &
 JPID=$!   # jfe, or strace, which exits with jfe's status
 note() { cat "$T/notify.log" 2>/dev/null; }
@@ -177,6 +200,16 @@ DPID=$(R /usr/sbin/jfe status --json 2>/dev/null | "$DL_PY" -c 'import json, sys
 [[ $DPID =~ ^[0-9]+$ ]] || DPID=$JPID
 nft list table inet jfe >/dev/null 2>&1 && pass rules_installed "table inet jfe (private netns)" ||
 	fail rules_installed "$(nft list tables 2>&1)"
+# every thread: the user jfe for good, CAP_NET_ADMIN (bit 12) alone, no new privileges
+bad=() n=0
+for s in /proc/"$DPID"/task/*/status; do
+	n=$((n + 1))
+	got=$(awk '/^(Uid|Gid|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):/ { $1 = $1; printf "%s;", $0 }' "$s")
+	want="Uid: $uid $uid $uid $uid;Gid: $jgid $jgid $jgid $jgid;CapInh: 0000000000000000;CapPrm: 0000000000001000;CapEff: 0000000000001000;CapBnd: 0000000000001000;CapAmb: 0000000000000000;NoNewPrivs: 1;"
+	[[ $got == "$want" ]] || bad+=("$s: $got")
+done
+((n >= 2 && ${#bad[@]} == 0)) && pass unit_dropped "$n threads, each uid $uid (jfe), CapEff=CapPrm=CapBnd=0x1000 (CAP_NET_ADMIN), NoNewPrivs" ||
+	fail unit_dropped "$n threads; $(printf '%s\n' "${bad[@]}")"
 code=$(nsenter -t "$CLI" -n curl -s -m 5 -o /dev/null -w '%{http_code}' http://10.98.0.1:8080/ 2>&1)
 [[ $code == 200 ]] && pass proxy_plain "plain HTTP through jfe: $code" || fail proxy_plain "$code"
 code=$(nsenter -t "$CLI" -n curl -sk -m 10 -o /dev/null -w '%{http_code} %{ssl_verify_result}' \
@@ -193,7 +226,8 @@ sleep 0.7
 check_stat control_socket /run/jfe/control.sock "660 root:jfe socket"
 check status_root R /usr/sbin/jfe status
 out=$(R /usr/sbin/jfe status --json 2>&1)
-if "$DL_PY" -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["interception"]["rules_installed"]' "$out" 2>/dev/null; then
+if "$DL_PY" -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["interception"]["rules_installed"]
+assert d["interception"]["run_as"] == "user jfe (CAP_NET_ADMIN only)"' "$out" 2>/dev/null; then
 	pass status_json
 else
 	fail status_json "$out"
@@ -221,11 +255,15 @@ if [[ -z $rc ]]; then   # still running (so its pids are still its own): kill it
 	wait "$JPID" 2>/dev/null
 fi
 JPID='' DPID=''
-if [[ $rc == 0 && $(note) == *STOPPING=1* ]] && ! nft list table inet jfe >/dev/null 2>&1; then
-	pass sigterm_stop "exit 0, STOPPING=1, table removed"
+if [[ $rc == 0 && $(note) == *STOPPING=1* ]] && ! nft list table inet jfe >/dev/null 2>&1 &&
+	! ip rule show | grep -q 'fwmark'; then
+	pass sigterm_stop "exit 0, STOPPING=1, table and policy route removed (as the user jfe, with CAP_NET_ADMIN)"
 else
-	fail sigterm_stop "rc=$rc $(note) $(nft list tables 2>&1) $(tail -n 5 "$T/jfe.log")"
+	fail sigterm_stop "rc=$rc $(note) $(nft list tables 2>&1) $(ip rule show) $(tail -n 5 "$T/jfe.log")"
 fi
+notjfe=$(find "$M/var/lib/jfe" ! -uid "$uid" -printf '%p ' 2>&1)
+[[ -z $notjfe && -d $M/var/lib/jfe/certs ]] && pass state_owner "everything in /var/lib/jfe is jfe's" ||
+	fail state_owner "not jfe's: $notjfe"
 kill "$SINK" "$BACKEND" "$CLI" 2>/dev/null; wait "$SINK" "$BACKEND" "$CLI" 2>/dev/null
 SINK='' BACKEND='' CLI=''
 rm -f "$M/run/notify.sock"

@@ -130,16 +130,22 @@ score=$(sed -n 's/.*Overall exposure level for jfe.service: \([0-9.]*\).*/\1/p' 
 	fail unit_exposure "rc=$rc $(tail -n 5 <<<"$sec")"
 unit=$(sed 's/[[:space:]]*#.*//' packaging/jfe.service)
 probs=()
-for want in 'Type=notify' 'WatchdogSec=' 'ExecStart=/usr/sbin/jfe run' 'ExecReload=/bin/kill -HUP $MAINPID' \
-	'Restart=on-failure' 'StateDirectory=jfe' 'RuntimeDirectory=jfe' 'Group=jfe' \
-	'CapabilityBoundingSet=.*CAP_NET_ADMIN' 'CapabilityBoundingSet=.*CAP_NET_BIND_SERVICE' \
+for want in 'Type=notify' 'WatchdogSec=' 'ExecStart=/usr/sbin/jfe run --user jfe$' \
+	'ExecReload=/bin/kill -HUP $MAINPID' 'Restart=on-failure' 'ReadWritePaths=/var/lib/jfe$' \
+	'RuntimeDirectory=jfe' 'Group=jfe' 'NoNewPrivileges=yes' \
 	'PrivateNetwork=no' 'PrivateUsers=no' 'WantedBy=multi-user.target'; do
 	grep -q "^$want" <<<"$unit" || probs+=("missing $want")
 done
+# what jfe needs until it drops to the user jfe, and nothing more (CAP_NET_ADMIN after it)
+bset=$(sed -n 's/^CapabilityBoundingSet=//p' <<<"$unit" | tr ' ' '\n' | sort | paste -sd' ')
+[[ $bset == "CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_SETGID CAP_SETPCAP CAP_SETUID" ]] ||
+	probs+=("CapabilityBoundingSet= is '$bset'")
+# systemd would give /var/lib/jfe back to root at every start (see the unit)
+grep -q '^StateDirectory=' <<<"$unit" && probs+=("StateDirectory= with a root start fights --user")
 grep -qE '^(PrivateNetwork|PrivateUsers)=(yes|true|1)' <<<"$unit" && probs+=("private network or users")
 grep -q '^After=.*cloud-final' <<<"$unit" && probs+=("After=cloud-final deadlocks runcmd")
-grep -q '^User=' <<<"$unit" && probs+=("User= set: the unit runs jfe as root for now (see README)")
-((${#probs[@]} == 0)) && pass unit_settings "notify+watchdog, reload by SIGHUP, host network, bounded capabilities" ||
+grep -q '^User=' <<<"$unit" && probs+=("User= set: jfe starts as root and drops to jfe itself (--user jfe)")
+((${#probs[@]} == 0)) && pass unit_settings "notify+watchdog, reload by SIGHUP, host network, bounded capabilities, --user jfe" ||
 	fail unit_settings "$(printf '%s\n' "${probs[@]}")"
 
 # ---------------------------------------------------------------- install into a scratch root
