@@ -13,16 +13,21 @@
 #                  plain: haproxy mode tcp (with and without forced splice), nginx stream, socat
 # Peer configs: bench/configs/ (perf-peers.md's, re-addressed). Every TLS listener: ECDSA P-256
 # certificate, TLS 1.3.  One worker/thread per contender wherever it can be chosen.
+# The acme-ttfb test (jfe only: no peer issues certificates on demand) adds a third namespace
+# "acme" (10.88.0.3, its own veth pair to srv) with Pebble and pebble-challtestsrv (every name
+# resolves to 10.88.0.1), and runs jfe with --acme-directory pointing at that Pebble.
 #
 # Environment:
 #   BENCH_QUICK=1        1 round × 5 s, 500 idle connections, only the figures the issue lists
-#                        (no Connection: close, no TLS stream test, no jfe-w2): about 4 minutes
+#                        (no Connection: close, no TLS stream test, no jfe-w2): about 4.5 minutes
 #   BENCH_ROUNDS=N       rounds (default 3; quick 1)      BENCH_SECONDS=S  seconds per measurement
 #                        (default 10; quick 5)
 #   BENCH_IDLE_CONNS=N   idle connections held for the memory figures (default 2000; quick 1000)
 #   BENCH_TESTS=LIST     comma list of tests (default: all; see TESTS below)
 #   BENCH_ONLY=LIST      comma list of contenders (default: all; quick: all but jfe-w2)
 #   JFE_EXTRA="OPTS"     extra `jfe run` options (diagnostics, e.g. --no-preserve-source)
+#   BENCH_ACME_NAMES=N   acme-ttfb: never-seen names timed one by one (default 8; quick 5)
+#   BENCH_ACME_RATE=R    acme-ttfb: background full TLS handshakes per second (default 200)
 #   BENCH_PERF=1         also `perf record -g` jfe-w1 during tls-ka100, tls-bulk1m, tls-stime and
 #                        plain-iperf (report in bench/results/<ts>-perf/)
 #   BENCH_KEEP=1         keep the scratch directory (configs, logs, raw client output)
@@ -41,22 +46,28 @@ JFE_BIN=${JFE_BIN:-$REPO/jfe}
 QUICK=${BENCH_QUICK:-0}
 if [[ $QUICK == 1 ]]; then
 	ROUNDS=${BENCH_ROUNDS:-1} SECS=${BENCH_SECONDS:-5} IDLE_N=${BENCH_IDLE_CONNS:-500}
-	# the figures the issue asks for, jfe-w2 left out (BENCH_ONLY=… brings it back): ~4 minutes
-	DEFAULT_TESTS=tls-ka100,tls-bulk1m,tls-stime,idle-tls,plain-ka100,plain-bulk1m,plain-iperf,idle-plain
+	# the figures the issue asks for, jfe-w2 left out (BENCH_ONLY=… brings it back): ~4.5 minutes
+	DEFAULT_TESTS=tls-ka100,tls-bulk1m,tls-stime,idle-tls,plain-ka100,plain-bulk1m,plain-iperf,idle-plain,acme-ttfb
 	DEFAULT_ONLY=direct,haproxy,haproxy-splice,socat,stunnel,nginx-stream,hitch,jfe-w1
+	ACME_NAMES=${BENCH_ACME_NAMES:-5}
 	MODE=quick
 else
 	ROUNDS=${BENCH_ROUNDS:-3} SECS=${BENCH_SECONDS:-10} IDLE_N=${BENCH_IDLE_CONNS:-2000}
-	DEFAULT_TESTS=tls-ka100,tls-bulk1m,tls-close100,tls-stime,tls-stream,idle-tls,plain-ka100,plain-bulk1m,plain-close100,plain-iperf,idle-plain
+	DEFAULT_TESTS=tls-ka100,tls-bulk1m,tls-close100,tls-stime,tls-stream,idle-tls,plain-ka100,plain-bulk1m,plain-close100,plain-iperf,idle-plain,acme-ttfb
 	DEFAULT_ONLY=
+	ACME_NAMES=${BENCH_ACME_NAMES:-8}
 	MODE=full
 fi
 TESTS=${BENCH_TESTS:-$DEFAULT_TESTS}
 ONLY=${BENCH_ONLY:-$DEFAULT_ONLY}
+ACME_RATE=${BENCH_ACME_RATE:-200}
 
-SRV=10.88.0.1 CLI=10.88.0.2
+# nothing here may wander off to a proxy named in the environment (curl, jfe's libcurl, Pebble)
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
+
+SRV=10.88.0.1 CLI=10.88.0.2 ACME=10.88.0.3
 ID=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
-NS_SRV=jfebench$ID-srv NS_CLI=jfebench$ID-cli
+NS_SRV=jfebench$ID-srv NS_CLI=jfebench$ID-cli NS_ACME=jfebench$ID-acme
 WD=
 NETNS=()
 declare -A PID=()      # server name -> PID (ip netns exec execs: the server itself)
@@ -71,7 +82,7 @@ die() { log "FATAL: $*"; exit 1; }
 install_packages() {
 	local need=() b
 	for b in haproxy:haproxy stunnel4:stunnel4 nginx:nginx wrk:wrk socat:socat iperf3:iperf3 \
-		hitch:hitch openssl:openssl curl:curl; do
+		hitch:hitch openssl:openssl curl:curl pebble:pebble pebble-challtestsrv:pebble; do
 		command -v "${b%%:*}" >/dev/null 2>&1 || need+=("${b#*:}")
 	done
 	[[ -f /usr/lib/nginx/modules/ngx_stream_module.so ]] || need+=(libnginx-mod-stream)
@@ -79,6 +90,7 @@ install_packages() {
 	command -v ip >/dev/null 2>&1 || need+=(iproute2)
 	command -v nft >/dev/null 2>&1 || need+=(nftables)
 	[[ ${#need[@]} -eq 0 ]] && return 0
+	mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
 	log "installing: ${need[*]}"
 	apt-get update -qq >/dev/null || die "apt-get update failed"
 	# policy-rc.d (if any) keeps the packages' services from starting; we disable them afterwards
@@ -193,7 +205,7 @@ prepare_files() {
 	chmod 644 "$WD/www/"*
 	local f
 	for f in "$BENCH"/configs/*; do
-		sed -e "s|@DIR@|$WD|g" -e "s|@SRV@|$SRV|g" "$f" >"$WD/conf/$(basename "$f")"
+		sed -e "s|@DIR@|$WD|g" -e "s|@SRV@|$SRV|g" -e "s|@ACME@|$ACME|g" "$f" >"$WD/conf/$(basename "$f")"
 	done
 }
 
@@ -220,12 +232,18 @@ server() {
 ALL_SERVERS=(backend iperf3 haproxy-tls haproxy-tcp stunnel nginx-stream hitch hitch-iperf socat-http socat-iperf)
 
 # ------------------------------------------------------------------ jfe
-jfe_start() { # WORKERS
-	local i
+# jfe_start WORKERS [OPTION…]: OPTIONs (the acme-ttfb test's cache, ports and ACME settings)
+# replace the defaults -c jfe-cache --acme-directory none --ports 18080,18201. The instance
+# metadata service is looked for on loopback, where nothing answers (as in tests/lib/bed.sh).
+jfe_start() {
+	# shellcheck disable=SC2054  # "18080,18201" is one word, jfe's port list
+	local i w=$1 opts=(-c "$WD/jfe-cache" --acme-directory none --ports 18080,18201)
+	shift
+	(($#)) && opts=("$@")
 	JFE_N=$((JFE_N + 1))
 	rm -f "$WD/jfe.sock"
-	ip netns exec "$NS_SRV" "$JFE_BIN" run -c "$WD/jfe-cache" --acme-directory none \
-		--control-socket "$WD/jfe.sock" --ports 18080,18201 --workers "$1" ${JFE_EXTRA:-} \
+	ip netns exec "$NS_SRV" "$JFE_BIN" run "${opts[@]}" --imds-endpoint http://127.0.0.1:9 \
+		--control-socket "$WD/jfe.sock" --workers "$w" ${JFE_EXTRA:-} \
 		>"$WD/logs/jfe.$JFE_N.log" 2>&1 </dev/null &
 	JFE_PID=$!
 	for ((i = 0; i < 400; i++)); do
@@ -459,14 +477,132 @@ keys = ["opened", "failed_open", "failed_req", "idle_rss_b_per_conn", "after_req
 print(time.strftime("[%H:%M:%S]") + "  %-14s %-15s " % (r["test"], r["contender"]) + " ".join(f"{k}={r[k]}" for k in keys if k in r))' >&2
 }
 
-# ------------------------------------------------------------------ TODO hook (issue 4, later)
-# Time to first byte for a never-seen name (issuance against Pebble) and the handshake p99 of
-# other names during that issuance. Not implemented: it needs Pebble + pebble-challtestsrv in a
-# third namespace (see tests/lib/pebble.sh), jfe started with --acme-directory pointing at it, and
-# a client timing `curl --resolve NEW.name:18080:10.88.0.1 https://NEW.name:18080/100b.bin` while
-# wrk loads another, already-issued name. Nothing is measured or faked here.
+# ------------------------------------------------------------------ on-demand issuance (jfe only)
+# Pebble and pebble-challtestsrv run in a third namespace, acme (10.88.0.3), joined to srv by a
+# veth pair of its own (host routes 10.88.0.1 <-> 10.88.0.3), so that the srv <-> cli link of
+# every other test is left as it is. challtestsrv resolves every name to 10.88.0.1; Pebble
+# validates HTTP-01 against 10.88.0.1:80, where nothing listens: jfe answers it (port 80 is in
+# its --ports). They are started for each acme-ttfb measurement and stopped after it, so that no
+# other test runs beside them.
+ACME_NETNS=0
+
+acme_netns_up() {
+	local i
+	[[ $ACME_NETNS == 1 ]] && return 0
+	[[ $ACME_NETNS == 2 ]] && return 1     # failed once: not retried (the namespace may exist)
+	ACME_NETNS=2
+	ip netns add "$NS_ACME" || { log "ip netns add $NS_ACME failed"; return 1; }
+	NETNS+=("$NS_ACME")
+	ip -n "$NS_ACME" link set lo up
+	ip -n "$NS_SRV" link add veth1 type veth peer name veth0 netns "$NS_ACME" || return 1
+	ip -n "$NS_ACME" addr add "$ACME/32" dev veth0 || return 1
+	ip -n "$NS_SRV" link set veth1 up
+	ip -n "$NS_ACME" link set veth0 up
+	ip -n "$NS_SRV" route add "$ACME/32" dev veth1 src "$SRV" || return 1
+	ip -n "$NS_ACME" route add "$SRV/32" dev veth0 src "$ACME" || return 1
+	for ((i = 0; i < 50; i++)); do
+		ip -n "$NS_ACME" link show veth0 2>/dev/null | grep -q 'state UP' &&
+			ip -n "$NS_SRV" link show veth1 2>/dev/null | grep -q 'state UP' && break
+		sleep 0.1
+	done
+	# Pebble's own HTTPS (Debian ships no certificate for it): a CA jfe trusts (--acme-ca-bundle)
+	# and a certificate for 10.88.0.3
+	mkdir -p "$WD/pebble"
+	(
+		cd "$WD/pebble" || exit 1
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \
+			-out ca.pem -days 30 -subj "/CN=jfe bench pebble-https CA" \
+			-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem \
+			-out pebble.csr -subj "/CN=pebble.bench.test" &&
+		printf '%s\n' "subjectAltName=DNS:pebble.bench.test,IP:$ACME" 'basicConstraints=CA:FALSE' \
+			'extendedKeyUsage=serverAuth' 'keyUsage=critical,digitalSignature' >ext.cnf &&
+		openssl x509 -req -in pebble.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem \
+			-days 30 -extfile ext.cnf
+	) >"$WD/logs/pebble-certs.log" 2>&1 || { log "Pebble's HTTPS certificate: openssl failed"; return 1; }
+	ACME_NETNS=1
+}
+
+acme_udp_listening() { # PORT
+	ip netns exec "$NS_ACME" ss -Hlun "sport = :$1" 2>/dev/null | grep -q "$ACME:$1"
+}
+
+acme_curl() { # NS ARGS…: curl in NS, bounded, trusting Pebble's HTTPS CA
+	local ns=$1
+	shift
+	timeout 10 ip netns exec "$ns" curl -q -sS -f -m 5 --noproxy '*' --cacert "$WD/pebble/ca.pem" "$@"
+}
+
+# acme_up: challtestsrv, then Pebble (no VA sleep, no rejected nonces, no authorization reuse),
+# its issuing root in $WD/pebble/root.pem
+acme_up() {
+	local i
+	acme_netns_up || return 1
+	if listening "$NS_SRV" "$SRV" 80 || listening "$NS_SRV" 0.0.0.0 80; then
+		log "something listens on port 80 in srv: HTTP-01 must be answered by jfe alone"
+		return 1
+	fi
+	start challtestsrv "$NS_ACME" pebble-challtestsrv -defaultIPv4 "$SRV" -defaultIPv6 "" \
+		-dns01 "$ACME:8053" -http01 "" -https01 "" -tlsalpn01 "" -management "$ACME:8055"
+	wait_port "$NS_ACME" "$ACME" 8055 10 || return 1
+	for ((i = 0; i < 100; i++)); do acme_udp_listening 8053 && break; sleep 0.05; done
+	acme_udp_listening 8053 || { log "challtestsrv: no DNS on $ACME:8053"; return 1; }
+	start pebble "$NS_ACME" env PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
+		pebble -config "$WD/conf/pebble.json" -dnsserver "$ACME:8053"
+	# asked from srv, where jfe runs: the link to acme works both ways (ARP across the /32 routes)
+	for ((i = 0; i < 150; i++)); do
+		alive "${PID[pebble]}" || { log "pebble exited:"; tail -3 "$WD/logs/pebble.log" >&2; return 1; }
+		listening "$NS_ACME" "$ACME" 15000 && acme_curl "$NS_SRV" -o /dev/null "https://$ACME:14000/dir" 2>/dev/null && break
+		sleep 0.1
+	done
+	acme_curl "$NS_SRV" -o "$WD/pebble/root.pem" "https://$ACME:15000/roots/0" &&
+		grep -q 'BEGIN CERTIFICATE' "$WD/pebble/root.pem" || { log "Pebble did not come up (from $NS_SRV)"; return 1; }
+}
+
+acme_down() { stop pebble; stop challtestsrv; }
+
+# bench_acme_ttfb ROUND CONTENDER (jfe-w1|jfe-w2): a fresh jfe (new cache: a new ACME account)
+# with --acme-directory <Pebble>, then `benchtool.py acme` in cli (see cmd_acme there): time to
+# first byte of never-seen names, and the handshake p50/p99 of an already-issued name under a
+# steady load in windows without and with issuance running.
 bench_acme_ttfb() {
-	log "acme-ttfb: TODO (not measured; hook only)"
+	local r=$1 c=$2 out="$WD/out/r$1-acme-ttfb-$2.json" cache="$WD/jfe-acme.r$1.$2" rc jc
+	local suffix="r$r-${c#jfe-}.$ID.bench.test" jlog po pi ji
+	acme_up || { log "acme-ttfb: Pebble/challtestsrv did not start"; acme_down; return 1; }
+	mkdir -p "$cache"
+	# admission budgets raised to their maxima: the bench orders dozens of names from one client
+	jfe_start "${c#jfe-w}" -c "$cache" --ports 80,18080 --acme-directory "https://$ACME:14000/dir" \
+		--acme-ca-bundle "$WD/pebble/ca.pem" --public-ip "$SRV" --dns-server "$ACME:8053" \
+		--names-per-hour 10000 --names-per-day 100000 --names-per-domain-week 10000 \
+		--names-per-client-hour 10000 || { acme_down; return 1; }
+	jlog=$WD/logs/jfe.$JFE_N.log
+	# the TLS probe of the backend (first TLS client of a destination) before anything is timed
+	warmup tls 18080
+	# the load runs twice the test's seconds: about half of it with an order in flight. In the
+	# background + wait: a TERM/INT is acted on at once (bash defers traps until a foreground
+	# child ends), and the trap's clean-up kills the client with everything else in cli.
+	timeout -k 5 $((ACME_NAMES * 50 + SECS * 2 + 150)) ip netns exec "$NS_CLI" $BT acme "$SRV" 18080 \
+		"$WD/pebble/root.pem" "hot.$suffix" "$suffix" "$ACME_NAMES" $((SECS * 2)) "$ACME_RATE" "$out" \
+		>"$out.log" 2>&1 </dev/null &
+	wait $!
+	rc=$?
+	jc=$(jfe_counters)
+	jfe_stop
+	# cross-checks: one Pebble order and one certificate per name, as many "certificate issued"
+	po=$(grep -c 'Added order' "$WD/logs/pebble.log")
+	pi=$(grep -c 'Issued certificate serial' "$WD/logs/pebble.log")
+	ji=$(grep -c 'certificate issued' "$jlog")
+	acme_down
+	# shellcheck disable=SC2086
+	$BT rec "$RAW" kind=run round="$r" test=acme-ttfb contender="$c" port=18080 rc="$rc" json="$out" \
+		pebble_orders="$po" pebble_issued="$pi" jfe_issued="$ji" $jc
+	tail -n1 "$RAW" | $PY -c '
+import json, sys, time
+r = json.loads(sys.stdin.read())
+keys = ["hot_first_ms", "ttfb_median_ms", "ttfb_max_ms", "ttfb_load_median_ms", "base_p50_ms", "issue_p50_ms",
+        "base_p99_ms", "issue_p99_ms", "p99_ratio", "base_n", "issue_n", "bg_rate_s", "issue_cover_pct", "new_names",
+        "new_failed", "bg_failed", "pebble_orders", "pebble_issued", "jfe_issued", "hot_error", "parse_error"]
+print(time.strftime("[%H:%M:%S]") + "  %-14s %-15s " % (r["test"], r["contender"]) + " ".join(f"{k}={r[k]}" for k in keys if k in r))' >&2
 	return 0
 }
 
@@ -551,11 +687,14 @@ main() {
 			case $t in
 			tls-* | idle-tls) list=("${TLS_CONTENDERS[@]}") ;;
 			plain-* | idle-plain) list=("${PLAIN_CONTENDERS[@]}") ;;
+			acme-ttfb) list=(jfe-w1 jfe-w2) ;;     # no peer issues certificates on demand
 			*) log "unknown test $t"; continue ;;
 			esac
 			for c in $(rotate $((r - 1)) "${list[@]}"); do
 				selected "$c" || continue
-				if [[ $t == idle-* ]]; then
+				if [[ $t == acme-ttfb ]]; then
+					bench_acme_ttfb "$r" "$c" || log "WARNING: $t $c failed"
+				elif [[ $t == idle-* ]]; then
 					[[ $r -gt 1 && -z ${BENCH_IDLE_EVERY_ROUND:-} ]] && continue   # memory: once per run
 					measure_idle "$r" "$t" "$c" || log "WARNING: $t $c failed"
 				else
@@ -564,7 +703,6 @@ main() {
 			done
 		done
 	done
-	bench_acme_ttfb
 	local runtime=$(( $(date +%s) - T_START ))
 	# meta
 	export VERS_HAPROXY=$(haproxy -v 2>/dev/null | head -1 | awk '{print $3}')
@@ -575,6 +713,7 @@ main() {
 	export VERS_WRK=$(dpkg-query -W -f='${Version}' wrk 2>/dev/null)
 	export VERS_IPERF=$(iperf3 --version 2>/dev/null | awk '{print $2; exit}')
 	export VERS_OPENSSL=$(openssl version | awk '{print $2}')
+	export VERS_PEBBLE=$(dpkg-query -W -f='${Version}' pebble 2>/dev/null)
 	TLSCK=$tlsck MODE=$MODE ROUNDS=$ROUNDS SECS=$SECS IDLE_N=$IDLE_N TS=$ts RUNTIME=$runtime \
 		LOAD_BEFORE=$load_before BG_BUSY=$bg_busy BG_TOP=$bg_top NOFILE=$nofile TESTS=$TESTS \
 		JFE_VERSION=$("$JFE_BIN" version 2>/dev/null | head -1) \
@@ -598,8 +737,8 @@ meta = {"started": e["TS"], "mode": e["MODE"], "rounds": int(e["ROUNDS"]), "seco
         "nofile": e["NOFILE"], "cpu": cpu, "nproc": os.cpu_count(), "kernel": platform.release(),
         "jfe_version": e["JFE_VERSION"], "jfe_git": e["JFE_GIT"], "jfe_binary": e["JFE_BINARY"], "tls_check": tls,
         "versions": {k.lower(): e.get("VERS_" + k, "") for k in
-                     ("HAPROXY", "NGINX", "STUNNEL", "HITCH", "SOCAT", "WRK", "IPERF", "OPENSSL")},
-        "topology": "netns srv 10.88.0.1 (backend nginx :18080, iperf3 -s :18201, peers, jfe) <-veth-> netns cli 10.88.0.2 (clients)"}
+                     ("HAPROXY", "NGINX", "STUNNEL", "HITCH", "SOCAT", "WRK", "IPERF", "OPENSSL", "PEBBLE")},
+        "topology": "netns srv 10.88.0.1 (backend nginx :18080, iperf3 -s :18201, peers, jfe) <-veth-> netns cli 10.88.0.2 (clients); acme-ttfb: netns acme 10.88.0.3 (Pebble, pebble-challtestsrv) <-veth-> srv"}
 json.dump(meta, open(sys.argv[1], "w"), indent=1)
 EOF
 	$BT report "$WD" "$BENCH/results/$ts" || die "report failed"
