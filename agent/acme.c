@@ -57,6 +57,7 @@ struct order {
 	int published;
 	EVP_PKEY *cert_key;
 	unsigned polls;
+	unsigned step_polls;            /* polls in the current step: the back-off */
 	time_t started;
 	unsigned char *revoke_der;
 	size_t revoke_len;
@@ -123,6 +124,8 @@ static void
 order_set_step(struct order *o, enum order_step s)
 {
 	pthread_mutex_lock(&o->a->lock);
+	if (o->step != s)
+		o->step_polls = 0;
 	o->step = s;
 	pthread_mutex_unlock(&o->a->lock);
 }
@@ -518,11 +521,16 @@ order_fail_resp(struct order *o, const char *what, struct http_resp *r)
 	order_fail(o, why, r->retry_after_s);
 }
 
-/* Waits <ms> (or the CA's Retry-After, bounded) and runs the step again. */
+/* Waits (the CA's Retry-After, bounded, else the step's back-off) and runs the step again. */
 static void
-order_later(struct order *o, struct http_resp *r, unsigned ms)
+order_later(struct order *o, struct http_resp *r)
 {
-	ms = acme_poll_ms(r ? r->retry_after_s : -1, ms);
+	unsigned shift = o->step_polls < 5 ? o->step_polls : 5;
+	unsigned ms = ACME_POLL_MIN_MS << shift;
+
+	o->step_polls++;
+	ms = acme_poll_ms(r ? r->retry_after_s : -1, ms < ACME_POLL_STEP_MS ? ms :
+	    ACME_POLL_STEP_MS);
 	if (++o->polls > POLL_MAX) {
 		order_fail(o, "the CA took too long", -1);
 		return;
@@ -572,7 +580,7 @@ order_handle_status(struct order *o, struct http_resp *r, const struct acme_orde
 			order_fail(o, "cannot request the certificate", -1);
 	} else if (st && (strcmp(st, "processing") == 0 || strcmp(st, "valid") == 0)) {
 		order_set_step(o, OS_POLL_ORDER);
-		order_later(o, r, 1000);
+		order_later(o, r);
 	} else if (st && strcmp(st, "ready") == 0) {
 		order_set_step(o, OS_FINALIZE);
 		order_next(o);
@@ -660,7 +668,7 @@ on_authz_polled(struct acme *a, struct order *o, struct http_resp *r)
 		order_set_step(o, OS_AUTHZ);
 		order_next(o);
 	} else if (strcmp(st, "pending") == 0 || strcmp(st, "processing") == 0) {
-		order_later(o, r, 1000);
+		order_later(o, r);
 	} else {
 		/* invalid: the CA could not reach us this way; another type may work. */
 		char detail[300] = "";
@@ -684,7 +692,7 @@ on_challenge_answered(struct acme *a, struct order *o, struct http_resp *r)
 		return;
 	}
 	order_set_step(o, OS_POLL_AUTHZ);
-	order_later(o, NULL, ACME_POLL_MIN_MS);
+	order_later(o, NULL);
 }
 
 static void

@@ -11,8 +11,11 @@
 
 #include <jansson.h>
 
-/* Polling bounds for authorizations and orders, and the default wait. */
-#define ACME_POLL_MIN_MS  500
+/* Polling bounds for authorizations and orders. Without a Retry-After, a step's polls start
+ * at ACME_POLL_MIN_MS and double up to ACME_POLL_STEP_MS: a CA that validates at once (most
+ * do, in tens of milliseconds) is seen at once, a slow one is asked about every 2 s. */
+#define ACME_POLL_MIN_MS  100
+#define ACME_POLL_STEP_MS 2000
 #define ACME_POLL_MAX_MS  10000
 
 /* A problem document (RFC 7807, RFC 8555 §6.7): its type without the
