@@ -21,7 +21,7 @@ for n in "$@"; do
 		-artifact_prefix="$scratch/$n.art/" "$scratch/$n" "tests/fuzz/corpus/$n" \
 		>"$scratch/$n.log" 2>&1; then
 		runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$scratch/$n.log" | awk '{print $2}')
-		[[ -n $runs ]] || runs=$(grep -oE '#[0-9]+' "$scratch/$n.log" | tail -1 | tr -d '#')
+		[[ -n $runs ]] || runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$scratch/$n.log" | tail -1)
 		echo "PASS: fuzz.$n (${secs}s, ${runs:-?} runs)"
 	else
 		echo "FAIL: fuzz.$n"
