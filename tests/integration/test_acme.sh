@@ -43,17 +43,6 @@ ALL_TESTS=(01_http01_443 01_http01_8443 02_tls_alpn01 03_concurrent_20 04_slow_c
 	07_ca_garbage_html 07_ca_garbage_json 07_ca_garbage_nonce 07_ca_garbage_account
 	07_ca_garbage_order 07_store_intact
 	08_status_certificates 08_status_orders 08_status_refused sanitizers_clean)
-# not_run REGEX WHY: a FAIL line for every test not reported yet whose name matches REGEX
-declare -A REPORTED=()
-report() { REPORTED[$2]=1; "$1" "acme.$2" "${@:3}"; }
-not_run() {
-	local t
-	for t in "${ALL_TESTS[@]}"; do
-		[[ -z ${REPORTED[$t]:-} && $t =~ $1 ]] || continue
-		report fail "$t" "not run: $2"
-	done
-}
-
 if ! bed_up; then
 	echo "FAIL: acme.bed_up"
 	exit 1

@@ -31,16 +31,6 @@ ALL_TESTS=(pg_verify_full pg_real_client pg_server_tls_untouched pg_direct_tls_a
 	smtp_server_starttls_untouched imap_login_list pop3_login_list imap_real_client
 	mariadb_tls_query mariadb_server_tls_untouched hostile_long_line redis_tls status_starttls
 	sanitizers_clean)
-declare -A REPORTED=()
-report() { REPORTED[$2]=1; "$1" "starttls.$2" "${@:3}"; }
-not_run() {
-	local t
-	for t in "${ALL_TESTS[@]}"; do
-		[[ -z ${REPORTED[$t]:-} && $t =~ $1 ]] || continue
-		report fail "$t" "not run: $2"
-	done
-}
-
 if ! bed_up; then
 	echo "FAIL: starttls.bed_up"
 	exit 1

@@ -107,6 +107,20 @@ fail() {
 	return 0
 }
 
+# A script that lists its checks in ALL_TESTS (names without the "$BED_NAME." prefix):
+# report pass|fail NAME [DETAIL] [LOG…]   pass/fail "$BED_NAME.NAME", remembering NAME;
+# not_run REGEX WHY                       a FAIL for every listed check matching REGEX that was
+#                                         not reported yet (set-up failures, early exits).
+declare -A REPORTED=()
+report() { REPORTED[$2]=1; "$1" "$BED_NAME.$2" "${@:3}"; }
+not_run() {
+	local t
+	for t in "${ALL_TESTS[@]}"; do
+		[[ -z ${REPORTED[$t]:-} && $t =~ $1 ]] || continue
+		report fail "$t" "not run: $2"
+	done
+}
+
 # check NAME DETAIL CMD…: pass when CMD succeeds, else fail with DETAIL.
 check() {
 	local name=$1 detail=$2
