@@ -235,12 +235,20 @@ tls_ctx_policy(SSL_CTX *ctx)
 	    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
 	    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
+	/* TLS 1.3 in Mozilla's "modern" order: AES-128-GCM costs a tenth less per byte than
+	 * AES-256-GCM here and is as strong for this purpose; ChaCha20 first for clients that
+	 * prefer it (no AES instructions: SSL_OP_PRIORITIZE_CHACHA). */
+	static const char suites13[] =
+	    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+
 	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
 	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
 	    SSL_CTX_set_cipher_list(ctx, ciphers12) != 1 ||
+	    SSL_CTX_set_ciphersuites(ctx, suites13) != 1 ||
 	    SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1)
 		return -1;
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+	    SSL_OP_PRIORITIZE_CHACHA |
 	    SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_ENABLE_KTLS);
 	/* Whole records (and more) per read(): one system call per record instead of two. */
 	SSL_CTX_set_read_ahead(ctx, 1);
