@@ -46,8 +46,10 @@ NOFILE=$(ulimit -n)
 
 bed_up || { echo "FAIL: load.bed_up"; exit 1; }
 spawn "$NS_SRV" backend.log "$PY" -u "$BED_TOOLS/hold.py" server "$SRV4" 8080 "$SRV4" 443
-wait_port "$NS_SRV" "$SRV4" 8080 10 && wait_port "$NS_SRV" "$SRV4" 443 10 ||
-	{ echo "FAIL: load.backend"; exit 1; }
+if ! wait_port "$NS_SRV" "$SRV4" 8080 10 || ! wait_port "$NS_SRV" "$SRV4" 443 10; then
+	echo "FAIL: load.backend"
+	exit 1
+fi
 # The client's ports come from one address and Linux's default ephemeral range (32768-60999),
 # which jfe's own upstream source ports (10000-32767, proxy/upstream.c) stay below.
 jfe_start || { echo "FAIL: load.jfe_start"; bed_finish; }
