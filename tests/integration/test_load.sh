@@ -15,12 +15,13 @@
 # LOAD_CONNS; held 1 s), so that what jfe sizes once to its peak (timer heaps, epoll arrays) and
 # what lives as long as the process (OpenSSL's per-thread state, the pipe pools) is in it.
 # Why these two memory measures: the heap bytes in use (`jfe status --json` memory.heap_bytes:
-# malloc's count, or ASan's) are what a leak grows; 256 KiB is 26 bytes per connection, less than
-# any allocation leaked once per connection. The resident set also holds what the allocator
-# keeps after a burst (glibc's arenas; ASan's quarantine): jfe hands that back once connections
-# drop (agent/memory.c); measured after a same-size warm-up, RSS comes back within 1 MiB
-# (release) and 10-15 MiB (ASan, whose own bookkeeping grows a few MiB per round), against a
-# peak of +75 MiB (release) and +300 MiB (ASan), which would all stay without the release.
+# malloc's count, or ASan's) are what a leak grows; 256 KiB is 26 bytes per connection, so one
+# leaked block of 32 bytes (glibc's smallest chunk) per connection fails. The resident set also
+# holds what the allocator keeps after a burst (glibc's arenas; ASan's quarantine): jfe hands
+# that back once connections drop (agent/memory.c); measured after a same-size warm-up, RSS comes
+# back within 1 MiB (release) and 3-15 MiB (ASan, whose own bookkeeping grows a few MiB per
+# round), against a peak of +75 MiB (release) and +300 MiB (ASan), which would all stay
+# without the release.
 # Descriptors: jfe may have needed up to 2 per connection plus pipes; none may stay.
 #
 # jfe needs two descriptors per connection. It is run the way packaging/jfe.service runs it
