@@ -123,11 +123,11 @@ static int
 main_loop(struct daemon_state *ds, int sfd, int cfd, int tfd)
 {
 	struct epoll_event ev;
-	int ep = epoll_create1(EPOLL_CLOEXEC), wfd = watchdog_timer();
-	int hfd = periodic_timer(HOUSEKEEP_MS);
+	int ep = epoll_create1(EPOLL_CLOEXEC), wfd = watchdog_timer(), hfd;
 
 	if (ep < 0)
 		return -1;
+	hfd = periodic_timer(HOUSEKEEP_MS);
 	if (wfd >= 0) {
 		ev.events = EPOLLIN;
 		ev.data.fd = wfd;

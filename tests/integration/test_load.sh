@@ -10,7 +10,8 @@
 #   - no error or warning in jfe's log, no failure in its traffic counters, no sanitizer report;
 #   - afterwards: no connection left, open descriptors back to the base exactly, heap bytes in
 #     use back to the base within LOAD_HEAP_SLACK_KIB (default 256), resident memory back to
-#     the base within LOAD_RSS_SLACK_MIB (default 32).
+#     the base within a quarter of what the load added and at most LOAD_RSS_SLACK_MIB (default
+#     32).
 # The base is measured after a warm-up round of the same size (LOAD_WARM_CONNS, default
 # LOAD_CONNS; held 1 s), so that what jfe sizes once to its peak (timer heaps, epoll arrays) and
 # what lives as long as the process (OpenSSL's per-thread state, the pipe pools) is in it.
@@ -163,12 +164,17 @@ else
 fi
 
 # ------------------------------------------------------------------ back to base
+# RSS must give back at least three quarters of what the load added, and end within the slack
+rss_limit=$((BASE_RSS + RSS_SLACK_MIB * 1024))
+if [[ -n $HELD_RSS ]] && (( BASE_RSS + (HELD_RSS - BASE_RSS) / 4 < rss_limit )); then
+	rss_limit=$((BASE_RSS + (HELD_RSS - BASE_RSS) / 4))
+fi
 wait_idle 30
 idle=$?
 # bounded wait for the release after the drop (housekeeping every 2 s)
 for ((i = 0; i < 50; i++)); do
 	RSS=$(rss_kib) FDS=$(fds) HEAP=$(status_val heap)
-	[[ -n $RSS && -n $HEAP ]] && ((FDS <= BASE_FDS && RSS <= BASE_RSS + RSS_SLACK_MIB * 1024 &&
+	[[ -n $RSS && -n $HEAP ]] && ((FDS <= BASE_FDS && RSS <= rss_limit &&
 		HEAP <= BASE_HEAP + HEAP_SLACK_KIB * 1024)) && break
 	sleep 0.2
 done
@@ -184,10 +190,10 @@ if [[ -n $HEAP ]] && ((HEAP <= BASE_HEAP + HEAP_SLACK_KIB * 1024)); then
 else
 	fail load.heap_back_to_base "heap ${HEAP:-?} B, base $BASE_HEAP (peak $HELD_HEAP; slack $HEAP_SLACK_KIB KiB)"
 fi
-if [[ -n $RSS ]] && ((RSS <= BASE_RSS + RSS_SLACK_MIB * 1024)); then
-	pass load.rss_back_to_base "RSS $RSS KiB (base $BASE_RSS, peak $HELD_RSS; slack $RSS_SLACK_MIB MiB)"
+if [[ -n $RSS ]] && ((RSS <= rss_limit)); then
+	pass load.rss_back_to_base "RSS $RSS KiB (base $BASE_RSS, peak $HELD_RSS; limit $rss_limit)"
 else
-	fail load.rss_back_to_base "RSS ${RSS:-?} KiB, base $BASE_RSS (peak $HELD_RSS; slack $RSS_SLACK_MIB MiB)"
+	fail load.rss_back_to_base "RSS ${RSS:-?} KiB, base $BASE_RSS (peak $HELD_RSS; limit $rss_limit: base + a quarter of the growth, at most $RSS_SLACK_MIB MiB)"
 fi
 
 jfe_stop TERM 20 || fail load.stop "exit status $JFE_RC"
