@@ -12,6 +12,7 @@
 
 #include "agent/agent.h"
 #include "agent/log.h"
+#include "agent/memory.h"
 #include "agent/options.h"
 #include "agent/version.h"
 #include "proxy/certs.h"
@@ -169,11 +170,13 @@ control_status_json(const struct daemon_state *ds)
 		free(dump);
 	}
 	certs = certs_status_json();
-	j = json_pack("{s:s, s:i, s:I, s:I, s:o, s:o, s:O, s:O, s:o, s:o, s:o}",
+	j = json_pack("{s:s, s:i, s:I, s:I, s:o, s:o, s:{s:I, s:I}, s:O, s:O, s:o, s:o, s:o}",
 	    "version", JFE_VERSION, "pid", (int)getpid(),
 	    "started", (json_int_t)ds->started,
 	    "uptime_s", (json_int_t)(time(NULL) - ds->started),
 	    "interception", icpt, "traffic", traffic_json(ds),
+	    "memory", "rss_kib", (json_int_t)mem_rss_kib(),
+	    "heap_bytes", (json_int_t)mem_heap_in_use(),
 	    "certificates", json_object_get(certs, "certificates"),
 	    "refused", json_object_get(certs, "refused"),
 	    "orders", agent_orders_json(), "admission", agent_admission_json(),

@@ -15,6 +15,7 @@
 #include "agent/agent.h"
 #include "agent/control.h"
 #include "agent/log.h"
+#include "agent/memory.h"
 #include "agent/options.h"
 #include "agent/privdrop.h"
 #include "agent/version.h"
@@ -24,6 +25,9 @@
 #include "proxy/worker.h"
 
 #define TICKET_ROTATE_S 3600
+/* Housekeeping: how often the live connections are counted to release memory after a burst
+ * (a burst shorter than this may be seen one round late, when the next one is). */
+#define HOUSEKEEP_MS    2000
 
 static void
 raise_fd_limit(void)
@@ -86,18 +90,55 @@ watchdog_timer(void)
 	return fd;
 }
 
+/* A periodic timerfd every <ms>, or -1. */
+static int
+periodic_timer(unsigned ms)
+{
+	struct itimerspec its;
+	int fd;
+
+	if ((fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC)) < 0)
+		return -1;
+	memset(&its, 0, sizeof(its));
+	its.it_interval.tv_sec = ms / 1000;
+	its.it_interval.tv_nsec = (long)(ms % 1000) * 1000000;
+	its.it_value = its.it_interval;
+	if (timerfd_settime(fd, 0, &its, NULL) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static uint64_t
+live_connections(const struct daemon_state *ds)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < ds->nworkers; i++)
+		n += atomic_load_explicit(&ds->workers[i].st.current, memory_order_relaxed);
+	return n;
+}
+
 static int
 main_loop(struct daemon_state *ds, int sfd, int cfd, int tfd)
 {
 	struct epoll_event ev;
-	int ep = epoll_create1(EPOLL_CLOEXEC), wfd = watchdog_timer();
+	int ep = epoll_create1(EPOLL_CLOEXEC), wfd = watchdog_timer(), hfd;
 
 	if (ep < 0)
 		return -1;
+	hfd = periodic_timer(HOUSEKEEP_MS);
 	if (wfd >= 0) {
 		ev.events = EPOLLIN;
 		ev.data.fd = wfd;
 		epoll_ctl(ep, EPOLL_CTL_ADD, wfd, &ev);
+	}
+	/* Without it jfe runs on; memory freed after a burst then stays with the allocator. */
+	if (hfd >= 0) {
+		ev.events = EPOLLIN;
+		ev.data.fd = hfd;
+		epoll_ctl(ep, EPOLL_CTL_ADD, hfd, &ev);
 	}
 	ev.events = EPOLLIN;
 	ev.data.fd = sfd;
@@ -128,6 +169,8 @@ main_loop(struct daemon_state *ds, int sfd, int cfd, int tfd)
 					close(ep);
 					if (wfd >= 0)
 						close(wfd);
+					if (hfd >= 0)
+						close(hfd);
 					return 0;
 				}
 				if (si.ssi_signo == SIGHUP) {
@@ -146,12 +189,24 @@ main_loop(struct daemon_state *ds, int sfd, int cfd, int tfd)
 
 				if (read(wfd, &x, sizeof(x)) == sizeof(x))
 					sd_notify(0, "WATCHDOG=1");
+			} else if (fd == hfd) {
+				uint64_t x, live;
+
+				if (read(hfd, &x, sizeof(x)) != sizeof(x))
+					continue;
+				live = live_connections(ds);
+				if (mem_tick(live))
+					log_debug("memory: released what the allocator kept after a "
+					    "burst (%llu connections now); RSS %ld KiB",
+					    (unsigned long long)live, mem_rss_kib());
 			}
 		}
 	}
 	close(ep);
 	if (wfd >= 0)
 		close(wfd);
+	if (hfd >= 0)
+		close(hfd);
 	return -1;
 }
 

@@ -224,6 +224,9 @@ status_print_human(json_t *j)
 	    (long long)jint(j, "traffic.accept_errors"));
 	printf("  kTLS      %lld connections encrypted by the kernel\n",
 	    (long long)jint(j, "traffic.ktls_tx"));
+	human_bytes(jint(j, "memory.rss_kib") * 1024, b1, sizeof(b1));
+	human_bytes(jint(j, "memory.heap_bytes"), b2, sizeof(b2));
+	printf("  memory    %s resident, %s in use on the heap\n", b1, b2);
 	printf("\nCertificates\n");
 	if (json_array_size(certs) == 0)
 		printf("  (none yet: the fallback certificate is served)\n");
@@ -300,6 +303,10 @@ status_print_metrics(json_t *j)
 	    jint(j, "traffic.ktls_tx"), 1);
 	metric("jfe_upstream_failures_total", "counter", "Connections to services that failed.",
 	    NULL, jint(j, "traffic.upstream_failures"), 1);
+	metric("jfe_memory_resident_bytes", "gauge", "Resident memory of the daemon.", NULL,
+	    jint(j, "memory.rss_kib") * 1024, 1);
+	metric("jfe_memory_heap_bytes", "gauge", "Heap memory in use (allocated, not freed).",
+	    NULL, jint(j, "memory.heap_bytes"), 1);
 	metric("jfe_certificates", "gauge", "Certificates held.", NULL,
 	    (json_int_t)json_array_size(certs), 1);
 	first = 1;

@@ -1,10 +1,11 @@
 /* Unit tests of the small core pieces: name normalisation, the HTTP-01 request matcher, the
- * timer heap, option parsing and log escaping. */
+ * timer heap, option parsing, log escaping and the memory accounting. */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "agent/log.h"
+#include "agent/memory.h"
 #include "agent/options.h"
 #include "proxy/challenge.h"
 #include "proxy/names.h"
@@ -192,6 +193,35 @@ test_log_escape(void)
 	UNIT_CHECK(strlen(out) < 12 && strstr(out, "...") != NULL);
 }
 
+static void
+test_memory(void)
+{
+	size_t before = mem_heap_in_use(), during;
+	char *p = malloc(4 << 20);
+
+	UNIT_CHECK(p != NULL);
+	if (p == NULL)
+		return;
+	memset(p, 1, 4 << 20);
+	during = mem_heap_in_use();
+	UNIT_CHECK(during >= before + (4 << 20));
+	free(p);
+	UNIT_CHECK(mem_heap_in_use() < during - (3 << 20));
+	UNIT_CHECK(mem_rss_kib() > 0);
+
+	/* A release once the live count falls to a quarter of a peak of 256 or more. */
+	UNIT_CHECK(mem_tick(100) == 0);         /* peak 100: too small to matter */
+	UNIT_CHECK(mem_tick(0) == 0);
+	UNIT_CHECK(mem_tick(1000) == 0);
+	UNIT_CHECK(mem_tick(251) == 0);         /* above a quarter of 1000 */
+	UNIT_CHECK(mem_tick(250) == 1);
+	UNIT_CHECK(mem_tick(0) == 0);           /* the peak starts again from 250 */
+	UNIT_CHECK(mem_tick(2000) == 0);
+	UNIT_CHECK(mem_tick(500) == 1);
+	UNIT_CHECK(mem_tick(200) == 0);         /* the peak is now 500 */
+	UNIT_CHECK(mem_tick(125) == 1);
+}
+
 int
 main(void)
 {
@@ -201,5 +231,6 @@ main(void)
 	UNIT_RUN(test_timer_heap);
 	UNIT_RUN(test_options);
 	UNIT_RUN(test_log_escape);
+	UNIT_RUN(test_memory);
 	return unit_summary();
 }
