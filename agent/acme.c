@@ -58,6 +58,7 @@ struct order {
 	EVP_PKEY *cert_key;
 	unsigned polls;
 	unsigned step_polls;            /* polls in the current step: the back-off */
+	int resume_tried;               /* a stored order URL was tried (see inflight_*) */
 	time_t started;
 	unsigned char *revoke_der;
 	size_t revoke_len;
@@ -93,6 +94,7 @@ struct acme {
 	int closing;
 	char kid_copy[512];             /* for readers on other threads, under <lock> */
 	struct order *orders;
+	json_t *inflight;               /* name -> {url, at}: orders placed and not settled */
 };
 
 static void order_next(struct order *o);
@@ -105,6 +107,83 @@ static const char *
 dir_url(const struct acme *a, const char *key)
 {
 	return acme_directory_url(a->dir, key);
+}
+
+/* ---- orders in flight, persisted: a jfe killed while an order is pending resumes that order
+ * on its next start instead of placing another one (a crash loop would otherwise place one
+ * order per due name per restart). One state blob for every directory, keyed by its URL. */
+
+#define INFLIGHT_KEY    "acme-orders"
+#define INFLIGHT_MAX_S  (24 * 3600)     /* older orders are not worth resuming */
+
+static void
+inflight_save(struct acme *a)
+{
+	char *old = NULL, *out = NULL;
+	json_t *all = NULL;
+
+	if (a->store == NULL || a->cfg.directory == NULL)
+		return;
+	if (store_state_load(a->store, INFLIGHT_KEY, &old) == 0 && old)
+		all = json_loads(old, 0, NULL);
+	free(old);
+	if (!json_is_object(all)) {
+		json_decref(all);
+		all = json_object();
+	}
+	if (json_object_size(a->inflight))
+		json_object_set(all, a->cfg.directory, a->inflight);
+	else
+		json_object_del(all, a->cfg.directory);
+	if ((out = json_dumps(all, JSON_COMPACT)) == NULL ||
+	    store_state_save(a->store, INFLIGHT_KEY, out) != 0)
+		log_warn("acme: cannot record the orders in flight; a restart may order again");
+	free(out);
+	json_decref(all);
+}
+
+static void
+inflight_load(struct acme *a)
+{
+	char *s = NULL;
+	json_t *all = NULL, *mine, *v;
+	const char *name;
+	void *tmp;
+	time_t now = time(NULL);
+
+	a->inflight = json_object();
+	if (a->store == NULL || a->cfg.directory == NULL || store_state_load(a->store, INFLIGHT_KEY, &s) != 0 || s == NULL)
+		return;
+	all = json_loads(s, 0, NULL);
+	free(s);
+	mine = json_object_get(all, a->cfg.directory);
+	json_object_foreach_safe(mine, tmp, name, v) {
+		json_int_t at = json_integer_value(json_object_get(v, "at"));
+
+		if (json_string_value(json_object_get(v, "url")) && at > 0 &&
+		    now - (time_t)at < INFLIGHT_MAX_S)
+			json_object_set(a->inflight, name, v);
+	}
+	json_decref(all);
+}
+
+static void
+inflight_remember(struct acme *a, const struct order *o)
+{
+	if (a->inflight == NULL || o->order_url == NULL)
+		return;
+	json_object_set_new(a->inflight, o->name, json_pack("{s:s, s:I}", "url", o->order_url,
+	    "at", (json_int_t)time(NULL)));
+	inflight_save(a);
+}
+
+static void
+inflight_forget(struct acme *a, const char *name)
+{
+	if (a->inflight == NULL || json_object_get(a->inflight, name) == NULL)
+		return;
+	json_object_del(a->inflight, name);
+	inflight_save(a);
 }
 
 const char *
@@ -507,6 +586,8 @@ order_fail(struct order *o, const char *why, long retry_after)
 		order_free(o);
 		return;
 	}
+	/* Settled: a cancelled order (jfe stopping) stays recorded, to be resumed. */
+	inflight_forget(o->a, o->name);
 	o->done(o->arg, o->name, 0, why, retry_after, NULL, NULL);
 	order_free(o);
 }
@@ -562,6 +643,7 @@ on_certificate(struct acme *a, struct order *o, struct http_resp *r)
 	X509_free(leaf);
 	sk_X509_pop_free(chain, X509_free);
 	log_info("acme: %s: certificate issued", o->name);
+	inflight_forget(o->a, o->name);
 	o->done(o->arg, o->name, 1, NULL, -1, key_pem, r->body);
 	key_pem_free(key_pem);
 	order_free(o);
@@ -832,7 +914,6 @@ on_new_order(struct acme *a, struct order *o, struct http_resp *r)
 	struct acme_order_doc d;
 	const char *fin, *st;
 
-	(void)a;
 	acme_order_parse(r->body, &d);
 	fin = d.finalize;
 	st = d.status;
@@ -855,11 +936,45 @@ on_new_order(struct acme *a, struct order *o, struct http_resp *r)
 	json_decref(o->authz);
 	o->authz = json_incref(d.authorizations);
 	o->iauthz = 0;
+	inflight_remember(a, o);
 	if (strcmp(st, "pending") == 0) {
 		order_set_step(o, OS_AUTHZ);
 		order_next(o);
 	} else
 		order_handle_status(o, r, &d);
+	acme_order_doc_clear(&d);
+}
+
+/* A stored order fetched again after a restart. Only one whose finalize was not sent yet is
+ * worth taking up: past that, the certificate's key died with the old process. */
+static void
+on_resumed_order(struct acme *a, struct order *o, struct http_resp *r)
+{
+	struct acme_order_doc d;
+	const char *st;
+
+	acme_order_parse(r->body, &d);
+	st = d.status;
+	if (r->status == 200 && st && d.finalize && json_is_array(d.authorizations) &&
+	    (strcmp(st, "pending") == 0 || strcmp(st, "ready") == 0)) {
+		log_info("acme: %s: resuming the order placed before the restart (%s)", o->name,
+		    st);
+		set_str(&o->finalize_url, d.finalize);
+		json_decref(o->authz);
+		o->authz = json_incref(d.authorizations);
+		o->iauthz = 0;
+		if (strcmp(st, "pending") == 0) {
+			order_set_step(o, OS_AUTHZ);
+			order_next(o);
+		} else
+			order_handle_status(o, r, &d);
+	} else {
+		log_info("acme: %s: the order placed before the restart is %s; ordering anew",
+		    o->name, st ? st : "gone");
+		inflight_forget(a, o->name);
+		order_set_step(o, OS_NEW_ORDER);
+		order_next(o);
+	}
 	acme_order_doc_clear(&d);
 }
 
@@ -916,9 +1031,17 @@ order_next(struct order *o)
 		order_set_step(o, OS_NEW_ORDER);
 		/* fall through */
 	case OS_NEW_ORDER: {
-		json_t *p = json_pack("{s:[{s:s, s:s}]}", "identifiers", "type", "dns", "value",
-		    o->name);
+		json_t *p, *prev = a->inflight ? json_object_get(a->inflight, o->name) : NULL;
 		char *payload;
+
+		if (prev && !o->resume_tried) {
+			o->resume_tried = 1;
+			set_str(&o->order_url, json_string_value(json_object_get(prev, "url")));
+			if (acme_post(a, o, o->order_url, "", 0, NULL, on_resumed_order) == 0)
+				return;
+			inflight_forget(a, o->name);
+		}
+		p = json_pack("{s:[{s:s, s:s}]}", "identifiers", "type", "dns", "value", o->name);
 
 		/* "*.example.com" is ordered with "example.com": one certificate serves both. */
 		if (strncmp(o->name, "*.", 2) == 0)
@@ -1096,6 +1219,7 @@ acme_new(const struct acme_config *cfg, struct http *h, struct store *s,
 	a->store = s;
 	a->timers = timers;
 	pthread_mutex_init(&a->lock, NULL);
+	inflight_load(a);
 	return a;
 }
 
@@ -1115,6 +1239,7 @@ acme_free(struct acme *a)
 	while (a->orders)
 		order_fail(a->orders, "cancelled", ACME_CANCELLED);
 	json_decref(a->dir);
+	json_decref(a->inflight);
 	EVP_PKEY_free(a->acct_key);
 	free(a->kid);
 	for (unsigned i = 0; i < a->nnonces; i++)
