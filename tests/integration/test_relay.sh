@@ -5,6 +5,7 @@
 #   - the server half-closes first, the client's data still flows after it (and the reverse);
 #   - a client's reset reaches the server as a reset, and a server's reset the client;
 #   - --idle-timeout closes a silent connection but not one that keeps talking;
+#   - a client that stops reading holds up the server: what is buffered on the way is bounded;
 #   - jfe's per-connection byte counts (-v log) match what crossed.
 # Backend in srv: tests/tools/relay_check.py on 10.77.0.1:5002 and [fd77::1]:5002.
 # Environment: JFE_BIN, RELAY_MIB (default 16), JFE_RELAY_ARGS (extra `jfe run` options),
@@ -111,6 +112,16 @@ else
 fi
 if [[ $active_out == OK* ]]; then pass relay.active_connection_kept "$active_out"
 else fail relay.active_connection_kept "$active_out"; fi
+
+# ------------------------------------------------------------------ bounded buffering
+seed=$((seed + 1))
+out=$(check "$SRV4" slowread "$seed" --mib 128)
+sent=$(sed -n "s/^SENT $seed \([0-9]*\)$/\1/p" "$BED_DIR/check.log")
+if [[ $out == OK* && -n $sent ]] && ((sent < 40 << 20)); then
+	pass relay.slow_reader_bounded "$out; the server had sent $((sent >> 20)) MiB of 128 when the client had read nothing for 2.5 s"
+else
+	fail relay.slow_reader_bounded "client: $out; server had sent ${sent:-?} bytes of 128 MiB after 2.5 s (want < 40 MiB: the relay must not buffer without bound)" check.log
+fi
 
 jfe_stop TERM 10
 if [[ -n $(jfe_sanitizer_reports 2>/dev/null) ]]; then

@@ -12,6 +12,9 @@ Every connection starts with "RELAY1 <mode> <seed> <mib>\\n" and 20 ping/pong ro
             MIB MiB and closes; the client reads to EOF.
   clirst    the client closes with SO_LINGER 0 (RST); the server must see a reset, not EOF.
   srvrst    the server closes with SO_LINGER 0; the client must see a reset, not EOF.
+  slowread  the server sends MIB MiB at once, the client reads nothing for 3 s, then all of
+            it: the server logs "SENT <seed> <bytes>", how much it had got rid of after 2.5 s
+            (what the relay buffered plus the sockets' buffers: bounded, not MIB).
   idle      the client says nothing for --hold seconds and reports whether (and when) the
             connection was closed on it.
   active    the client pings every 0.5 s for --hold seconds; every pong must come back.
@@ -112,7 +115,25 @@ def serve_conn(c):
             print(f"RX {seed} {'OK' if got == want else 'FAIL'} {got[1]} want {want[1]}", flush=True)
             if mode == "clifirst":
                 send_all(c, seed + 1, mib)
+        elif mode == "slowread":
+            sent = [0]
+
+            def report():
+                time.sleep(2.5)
+                print(f"SENT {seed} {sent[0]}", flush=True)
+            threading.Thread(target=report, daemon=True).start()
+            for p in data(seed + 1, mib):
+                view = memoryview(p)
+                while view:
+                    n = c.send(view[:65536])
+                    sent[0] += n
+                    view = view[n:]
+            c.shutdown(socket.SHUT_WR)
+            read_to_eof(c, rest)
         elif mode == "srvrst":
+            # the last pong reaches the client first: a relay may drop what it still
+            # holds when a reset comes, as the kernel does
+            time.sleep(0.3)
             rst_close(c)
             c = None
         elif mode == "clirst":
@@ -182,6 +203,12 @@ def client(host, port, mode, mib, seed, hold, timeout):
         if got != digest(seed + 1, mib):
             return f"FAIL downstream: got {got[1]} bytes, sha {got[0][:16]}"
         return f"OK clifirst {wire_bytes(mode, seed, mib)} {time.monotonic() - t0:.2f}s"
+    if mode == "slowread":
+        time.sleep(3)
+        got = read_to_eof(s, rest)
+        if got != digest(seed + 1, mib):
+            return f"FAIL downstream: got {got[1]} bytes, sha {got[0][:16]}"
+        return f"OK slowread down={got[1]} {time.monotonic() - t0:.2f}s"
     if mode == "clirst":
         rst_close(s)
         return "OK clirst sent"
