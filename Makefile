@@ -1,7 +1,7 @@
 # jfe — build, test, demo.  `make` builds ./jfe; `make check` builds an ASan+UBSan copy and runs
 # every test; `make demo` runs the self-contained demo in network namespaces.
 CC      ?= cc
-PKGS    := openssl libnftnl libmnl libcurl jansson libcares libpsl libsystemd libxml-2.0 libbpf
+PKGS    := openssl libnftnl libmnl libcurl jansson libcares libpsl libsystemd libxml-2.0
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS  ?= -O2 -g
@@ -45,18 +45,6 @@ $(BUILD)/libjfe.a: $(LIB_OBJS)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -MMD -MP -c -o $@ $<
-
-# The kernel half of pass-through relaying: a BPF program (clang -target bpf, with BTF for
-# libbpf), embedded into proxy/sockmap.o with .incbin. Shared by both trees.
-CLANG   ?= clang
-MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
-BPF_OBJ := build/bpf/relay.bpf.o
-$(BPF_OBJ): proxy/bpf/relay.bpf.c proxy/bpf/relay_bpf.h
-	@mkdir -p $(dir $@)
-	$(CLANG) -target bpf -O2 -g -Wall -Werror -I. $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH)) \
-		-c -o $@ $<
-$(BUILD)/proxy/sockmap.o: $(BPF_OBJ)
-$(BUILD)/proxy/sockmap.o: CPPFLAGS += -DRELAY_BPF_OBJ='"$(CURDIR)/$(BPF_OBJ)"'
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libjfe.a tests/unit/unit.h
 	@mkdir -p $(dir $@)

@@ -68,7 +68,7 @@ traffic_json(const struct daemon_state *ds)
 		"sniffing", "plain", "tls", "tls_passthrough", "starttls"
 	};
 	uint64_t active[CK_KIND_MAX] = { 0 }, total[CK_KIND_MAX] = { 0 };
-	uint64_t c2u = 0, u2c = 0, hsf = 0, upf = 0, acc = 0, accerr = 0, cur = 0, kern = 0;
+	uint64_t c2u = 0, u2c = 0, hsf = 0, upf = 0, acc = 0, accerr = 0, cur = 0;
 	json_t *j, *ja, *jt;
 
 	for (unsigned i = 0; i < ds->nworkers; i++) {
@@ -82,7 +82,6 @@ traffic_json(const struct daemon_state *ds)
 		u2c += atomic_load_explicit(&st->bytes_u2c, memory_order_relaxed);
 		hsf += atomic_load_explicit(&st->handshake_failures, memory_order_relaxed);
 		upf += atomic_load_explicit(&st->upstream_failures, memory_order_relaxed);
-		kern += atomic_load_explicit(&st->kernel_relayed, memory_order_relaxed);
 		acc += atomic_load_explicit(&st->accepted, memory_order_relaxed);
 		accerr += atomic_load_explicit(&st->accept_errors, memory_order_relaxed);
 		cur += atomic_load_explicit(&st->current, memory_order_relaxed);
@@ -97,13 +96,12 @@ traffic_json(const struct daemon_state *ds)
 		if (k != CK_UNKNOWN)
 			json_object_set_new(jt, kinds[k], json_integer((json_int_t)total[k]));
 	}
-	j = json_pack("{s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	j = json_pack("{s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I}",
 	    "active", ja, "total", jt,
 	    "accepted", (json_int_t)acc, "accept_errors", (json_int_t)accerr,
 	    "bytes_client_to_service", (json_int_t)c2u,
 	    "bytes_service_to_client", (json_int_t)u2c,
-	    "handshake_failures", (json_int_t)hsf, "upstream_failures", (json_int_t)upf,
-	    "kernel_relayed", (json_int_t)kern);
+	    "handshake_failures", (json_int_t)hsf, "upstream_failures", (json_int_t)upf);
 	return j;
 }
 

@@ -97,9 +97,6 @@ static const struct opt_def opt_table[] = {
 	  "connect to services from the host address, not the client's" },
 	{ "no-starttls", 0, OPT_FLAG, OFF(no_starttls), NULL, NULL, CHK_NONE, 0, 0,
 	  "pass SMTP, IMAP, POP3, PostgreSQL and MySQL sessions through unchanged" },
-	{ "no-sockmap", 0, OPT_FLAG, OFF(no_sockmap), NULL, NULL, CHK_NONE, 0, 0,
-	  "relay pass-through connections in user space only, never with the kernel's BPF "
-	  "sockmap" },
 	{ "fail-closed", 0, OPT_FLAG, OFF(fail_closed), NULL, NULL, CHK_NONE, 0, 0,
 	  "while the rules are installed and jfe is down, reset new connections" },
 	{ "workers", 0, OPT_UINT, OFF(workers), "0", "N", CHK_NONE, 0, 1024,

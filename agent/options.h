@@ -56,7 +56,6 @@ struct jfe_options {
 	int verbose;
 	int no_preserve_source;
 	int no_starttls;
-	int no_sockmap;
 	int fail_closed;
 	unsigned workers;               /* 0 = online CPUs */
 	unsigned sniff_timeout_ms;      /* client and server both silent: then pass through */

@@ -169,7 +169,6 @@ conn_close(struct conn *c, int reset, const char *why)
 		return -1;
 	if (why)
 		c->close_reason = why;
-	relay_release(c);       /* kernel relaying: out of the maps, bytes counted */
 	conn_log(c);
 	if (c->ssl) {
 		SSL_free(c->ssl);
@@ -787,9 +786,6 @@ conn_timeout(struct conn *c)
 		(void)conn_close(c, 0, "idle-timeout");
 		return;
 	case CS_RELAY:
-		/* Relayed by the kernel, the traffic was not seen here: ask before closing. */
-		if (relay_timeout(c) != 0)
-			return;
 		(void)conn_close(c, 0, "idle-timeout");
 		return;
 	default:

@@ -58,13 +58,6 @@ struct flow {
 	uint8_t shut;           /* the end has been passed on to the destination */
 	uint8_t splicing;       /* pass-through: a burst, moved with splice() */
 	uint64_t bytes;
-	/* Kernel relaying (proxy/relay_kernel.c): tcp_written() of the destination when it
-	 * began; bytes jfe itself read since (passed up by the program); how many of them the
-	 * program was told were written; what the kernel had forwarded when its queue for the
-	 * destination was last seen empty, and whether it still is (no forwarding since); the
-	 * credit last granted. */
-	uint64_t k_base, k_read, k_told, k_fwd, k_credit;
-	uint8_t k_clear;
 };
 
 struct conn {
@@ -85,12 +78,6 @@ struct conn {
 	uint8_t probe_sent;
 	uint8_t st_tls;                 /* STARTTLS asked: the client's next bytes are TLS */
 	uint8_t st_tls_next;            /* ...once jfe's plaintext answer has reached it */
-	uint8_t kernel;                 /* pass-through relayed by the kernel (proxy/sockmap.c) */
-	uint8_t no_kernel;              /* the kernel refused it: relayed in user space to the end */
-	uint16_t k_tries;               /* looks at the kernel's queue that found it busy */
-	uint32_t reads;                 /* pass-through reads in user space */
-	uint64_t k_retry;               /* kernel relaying: when to look again (0: nothing owed) */
-	uint64_t ck_cli, ck_up;         /* the sockets' cookies, their keys in the BPF maps */
 	uint64_t t_wait;
 	uint64_t t_start, t_state, t_active;
 	struct sockaddr_storage client, dst;

@@ -10,7 +10,6 @@
 
 #include "agent/options.h"
 #include "proxy/conn.h"
-#include "proxy/relay_kernel.h"
 #include "proxy/tls.h"
 #include "proxy/worker.h"
 
@@ -149,7 +148,6 @@ flow_pass(struct conn *c, struct flow *f, struct endpoint *src, struct endpoint 
 			if (n > 0) {
 				f->pipe_bytes = (uint32_t)n;
 				c->t_active = w->now;
-				c->reads++;
 				/* The burst is over: back to the buffer for what follows. */
 				if (n < WORKER_SCRATCH)
 					f->splicing = 0;
@@ -166,7 +164,6 @@ flow_pass(struct conn *c, struct flow *f, struct endpoint *src, struct endpoint 
 		n = recv(src->fd, w->scratch, WORKER_SCRATCH, 0);
 		if (n > 0) {
 			c->t_active = w->now;
-			c->reads++;
 			/* A full buffer: more is probably waiting, splice it. A short read emptied
 			 * the socket, and epoll (edge) reports the next data; after the peer's FIN
 			 * reads go on until they return 0. */
@@ -431,16 +428,9 @@ relay_step(struct conn *c)
 	if (c->ssl != NULL) {
 		if (flow_tls_c2u(c) == FLOW_RESET || flow_tls_u2c(c) == FLOW_RESET)
 			return RELAY_RESET;
-	} else if (c->kernel) {
-		if (relay_kernel_step(c) == RELAY_RESET)
-			return RELAY_RESET;
 	} else {
 		if (flow_pass(c, &c->c2u, &c->cli, &c->up, c->up_connected) == FLOW_RESET ||
 		    flow_pass(c, &c->u2c, &c->up, &c->cli, 1) == FLOW_RESET)
-			return RELAY_RESET;
-		/* A pass-through connection that lasts, with nothing of jfe's in flight: the
-		 * kernel relays it from here on. */
-		if (relay_kernel_ready(c) && relay_kernel_start(c) == RELAY_RESET)
 			return RELAY_RESET;
 	}
 	return relay_done(c) ? RELAY_DONE : RELAY_AGAIN;
@@ -467,9 +457,6 @@ relay_deadline(const struct conn *c)
 		break;
 	default:
 		d = c->t_active + (uint64_t)o->idle_timeout_s * 1000;
-		/* Kernel relaying: a FIN waits for the kernel's queue to empty. */
-		if (c->k_retry && c->k_retry < d)
-			d = c->k_retry;
 		break;
 	}
 	if (c->up_connecting && c->t_start + o->connect_timeout_ms < d)
@@ -487,32 +474,4 @@ relay_update_timer(struct conn *c)
 	if (c->timer.at == 0 || d < c->timer.at ||
 	    (c->state != CS_RELAY && d != c->timer.at))
 		timer_arm(&c->w->timers, &c->timer, d);
-}
-
-int
-relay_timeout(struct conn *c)
-{
-	enum relay_result r;
-
-	if (!c->kernel)
-		return 0;
-	/* The deadline may be a look at the kernel's queue, not idleness. */
-	if (c->t_active + (uint64_t)c->w->opt->idle_timeout_s * 1000 <= c->w->now)
-		relay_kernel_activity(c);
-	c->k_retry = 0;
-	r = relay_step(c);
-	if (r != RELAY_AGAIN) {
-		(void)conn_close(c, r == RELAY_RESET, NULL);
-		return 1;
-	}
-	if (c->t_active + (uint64_t)c->w->opt->idle_timeout_s * 1000 <= c->w->now)
-		return 0;
-	relay_update_timer(c);
-	return 1;
-}
-
-void
-relay_release(struct conn *c)
-{
-	relay_kernel_release(c);
 }

@@ -1,8 +1,7 @@
 /* Moving bytes once a connection is classified: recv()/send() through the worker's scratch
- * buffer for pass-through, switching to splice() through pooled pipes for bursts, then, for a
- * connection that lasts, the kernel (BPF sockmap, proxy/relay_kernel.c); SSL_read/SSL_write
- * through the same buffer for TLS. With back-pressure (a side is read only when the other can
- * take what is read), half-close and reset propagation. */
+ * buffer for pass-through, switching to splice() through pooled pipes for bursts, and
+ * SSL_read/SSL_write through the same buffer for TLS. With back-pressure (a side is read only
+ * when the other can take what is read), half-close and reset propagation. */
 #ifndef JFE_RELAY_H
 #define JFE_RELAY_H
 
@@ -17,12 +16,6 @@ enum relay_result relay_step(struct conn *c);
 /* When the connection's current wait ends (connect, sniff, handshake or idle). */
 uint64_t relay_deadline(const struct conn *c);
 void relay_update_timer(struct conn *c);
-/* A relaying connection's deadline passed. Relayed by the kernel, jfe did not see its traffic:
- * 1 when it was not idle after all (or owed a FIN, now passed on; or was closed), 0 when it
- * was idle and should be closed. */
-int relay_timeout(struct conn *c);
-/* Before the sockets close: takes the connection out of kernel relaying, counting its bytes. */
-void relay_release(struct conn *c);
 
 /* For the STARTTLS driver (proxy/conn_starttls.c), which writes what its machine emits:
  * relay_queue appends bytes to a flow's pending output (0, or -1 out of memory); the flushes

@@ -12,7 +12,6 @@
 #include "agent/log.h"
 #include "agent/options.h"
 #include "proxy/listener.h"
-#include "proxy/sockmap.h"
 
 #define ACCEPT_BATCH     64
 #define ACCEPT_PAUSE_MS  100
@@ -354,9 +353,6 @@ workers_start(struct worker **out, unsigned n, const struct jfe_options *opt,
 	if (ws == NULL)
 		return -1;
 	pipe_size_init();
-	/* Kernel relaying, if BPF is there; a failure only logs (user-space relaying). */
-	if (!opt->no_sockmap)
-		(void)sockmap_init(opt->max_conns);
 	for (i = 0; i < n; i++)
 		ws[i].epfd = ws[i].wake.fd = ws[i].lst[0].fd = ws[i].lst[1].fd = -1;
 	for (i = 0; i < n; i++)
@@ -419,7 +415,6 @@ workers_free(struct worker *ws, unsigned n)
 		all_workers = NULL;
 		all_nworkers = 0;
 	}
-	sockmap_free();
 	for (unsigned i = 0; i < n; i++)
 		worker_release(&ws[i]);
 	free(ws);

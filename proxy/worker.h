@@ -22,7 +22,6 @@ struct worker_stats {
 	_Atomic uint64_t bytes_c2u, bytes_u2c;
 	_Atomic uint64_t handshake_failures;
 	_Atomic uint64_t upstream_failures;
-	_Atomic uint64_t kernel_relayed;        /* pass-through connections handed to the kernel */
 	_Atomic uint64_t accepted;
 	_Atomic uint64_t accept_errors;
 	_Atomic uint64_t current;

@@ -10,7 +10,7 @@
 set -u
 
 BUILD_PKGS=(gcc make pkg-config libssl-dev libnftnl-dev libmnl-dev libcurl4-openssl-dev libxml2-dev
-	libjansson-dev libc-ares-dev libpsl-dev libsystemd-dev libbpf-dev clang)
+	libjansson-dev libc-ares-dev libpsl-dev libsystemd-dev)
 TEST_PKGS=(nftables iproute2 curl openssl socat python3 pebble bind9-dnsutils procps coreutils
 	testssl.sh util-linux
 	python3-botocore awscli clang libclang-rt-14-dev

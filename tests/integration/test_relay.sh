@@ -7,10 +7,9 @@
 #   - --idle-timeout closes a silent connection but not one that keeps talking;
 #   - a client that stops reading holds up the server: what is buffered on the way is bounded;
 #   - jfe's per-connection byte counts (-v log) match what crossed.
-# Everything runs twice: with the kernel relaying established connections (BPF sockmap, the
-# default; it must be available here) and in user space only (--no-sockmap).
 # Backend in srv: tests/tools/relay_check.py on 10.77.0.1:5002 and [fd77::1]:5002.
-# Environment: JFE_BIN, RELAY_MIB (default 16), BED_KEEP=1.
+# Environment: JFE_BIN, RELAY_MIB (default 16), JFE_RELAY_ARGS (extra `jfe run` options),
+# BED_KEEP=1.
 set -u
 # shellcheck source=tests/lib/bed.sh disable=SC2034
 . "$(dirname "$0")/../lib/bed.sh"
@@ -28,6 +27,12 @@ if ! wait_port "$NS_SRV" "$SRV4" 5002 10 || ! wait_port "$NS_SRV" "$SRV6" 5002 1
 	fail relay.backend_up "relay_check.py did not start" check.log check6.log
 	bed_finish
 fi
+# shellcheck disable=SC2086
+if ! jfe_start --idle-timeout "$IDLE" ${JFE_RELAY_ARGS:-}; then
+	fail relay.start "jfe did not start"
+	bed_finish
+fi
+
 # check HOST MODE SEED [ARGS…]: the client's one line
 check() { BED_TIMEOUT=90 py "$NS_CLI" relay_check.py client "$1" 5002 "$2" --seed "$3" "${@:4}" 2>&1; }
 # server_says LOG LINE: the backend logged LINE (bounded wait: it logs after its last read)
@@ -54,123 +59,71 @@ counts_match() {
 	return 1
 }
 
-# status_int PATH: an integer from `jfe status --json`
-status_int() { jfe_status --json | "$PY" -c 'import json,sys
-d=json.load(sys.stdin)
-for k in sys.argv[1].split("."): d=d[k]
-print(d)' "$1" 2>/dev/null; }
-
-run_checks() { # LABEL SEED0 JFE-ARGS…
-	M=$1 seed=$2
-	shift 2
-	if ! jfe_start --idle-timeout "$IDLE" "$@"; then
-		fail "relay.$M.start" "jfe did not start"
-		return
-	fi
-	if [[ $M == kernel ]]; then
-		if grep -q 'kernel relaying (BPF sockmap) on' "$JFE_LOG"; then
-			pass relay.kernel.available "$(grep -m1 'kernel relaying' "$JFE_LOG")"
+# ------------------------------------------------------------------ half-close, each side first
+seed=10
+for host in "$SRV4" "$SRV6"; do
+	v=4 log=check.log
+	[[ $host == *:* ]] && v=6 log=check6.log
+	for mode in srvfirst clifirst; do
+		seed=$((seed + 1))
+		mark=$(jfe_log_mark)
+		out=$(check "$host" "$mode" "$seed" --mib "$MIB")
+		if [[ $out != OK* ]]; then
+			fail "relay.${mode}_v$v" "$out" "$log"
+		elif ! server_says "$log" "RX $seed OK $((MIB << 20)) want $((MIB << 20))"; then
+			fail "relay.${mode}_v$v" "client: $out; the server did not receive its $MIB MiB intact: $(grep -E "^(RX|ERROR|EOF|RESET) $seed( |$)" "$BED_DIR/$log")" "$log"
+		elif ! why=$(counts_match "$mark" "$out"); then
+			fail "relay.${mode}_v$v" "bytes intact both ways, but jfe's counters differ: $why"
 		else
-			fail relay.kernel.available "$(grep -m1 'kernel relaying' "$JFE_LOG" || echo 'no sockmap line in the log')"
+			pass "relay.${mode}_v$v" "$out"
 		fi
-	fi
-	# ------------------------------------------------------------------ half-close, each side first
-	for host in "$SRV4" "$SRV6"; do
-		v=4 log=check.log
-		[[ $host == *:* ]] && v=6 log=check6.log
-		for mode in srvfirst clifirst; do
-			seed=$((seed + 1))
-			mark=$(jfe_log_mark)
-			out=$(check "$host" "$mode" "$seed" --mib "$MIB")
-			if [[ $out != OK* ]]; then
-				fail "relay.$M.${mode}_v$v" "$out" "$log"
-			elif ! server_says "$log" "RX $seed OK $((MIB << 20)) want $((MIB << 20))"; then
-				fail "relay.$M.${mode}_v$v" "client: $out; the server did not receive its $MIB MiB intact: $(grep -E "^(RX|ERROR|EOF|RESET) $seed( |$)" "$BED_DIR/$log")" "$log"
-			elif ! why=$(counts_match "$mark" "$out"); then
-				fail "relay.$M.${mode}_v$v" "bytes intact both ways, but jfe's counters differ: $why"
-			else
-				pass "relay.$M.${mode}_v$v" "$out"
-			fi
-		done
 	done
+done
 
-	# ------------------------------------------------------------------ resets
-	seed=$((seed + 1))
-	out=$(check "$SRV4" clirst "$seed")
-	if [[ $out == OK* ]] && server_says check.log "RESET $seed"; then
-		pass relay.$M.client_reset_reaches_server "$out; server: RESET"
-	else
-		fail relay.$M.client_reset_reaches_server "client: $out; server: $(grep -E "^(RX|ERROR|EOF|RESET) $seed( |$)" "$BED_DIR/check.log" || echo nothing)" check.log
-	fi
-	seed=$((seed + 1))
-	out=$(check "$SRV4" srvrst "$seed")
-	if [[ $out == OK* ]]; then pass relay.$M.server_reset_reaches_client "$out"
-	else fail relay.$M.server_reset_reaches_client "$out" check.log; fi
-
-	# ------------------------------------------------------------------ idle timeout
-	# --idle-timeout 3: the silent connection is closed (between 3 and 6 s: the timer is lazy),
-	# the one that talks every 0.5 s for 8 s is not.
-	mark=$(jfe_log_mark)
-	check "$SRV4" idle 90 --hold 10 >"$BED_DIR/idle.out" 2>&1 &
-	idle_pid=$!
-	check "$SRV4" active 91 --hold 8 >"$BED_DIR/active.out" 2>&1 &
-	active_pid=$!
-	wait "$idle_pid" "$active_pid"
-	idle_out=$(cat "$BED_DIR/idle.out") active_out=$(cat "$BED_DIR/active.out")
-	secs=$(awk '/^CLOSED/ { print $2 }' <<<"$idle_out")
-	if [[ $idle_out == CLOSED* ]] && awk -v s="$secs" 'BEGIN { exit !(s < 9) }' &&
-		jfe_log_since "$mark" | grep -q 'end=idle-timeout'; then
-		pass relay.$M.idle_connection_closed "$idle_out (--idle-timeout $IDLE)"
-	else
-		fail relay.$M.idle_connection_closed "silent client: $idle_out; jfe: $(jfe_log_since "$mark" | grep -F ':5002' | tail -n3)"
-	fi
-	if [[ $active_out == OK* ]]; then pass relay.$M.active_connection_kept "$active_out"
-	else fail relay.$M.active_connection_kept "$active_out"; fi
-
-	# ------------------------------------------------------------------ bounded buffering
-	seed=$((seed + 1))
-	out=$(check "$SRV4" slowread "$seed" --mib 128)
-	sent=$(sed -n "s/^SENT $seed \([0-9]*\)$/\1/p" "$BED_DIR/check.log")
-	if [[ $out == OK* && -n $sent ]] && ((sent < 40 << 20)); then
-		pass "relay.$M.slow_reader_bounded" "$out; the server had sent $((sent >> 20)) MiB of 128 when the client had read nothing for 2.5 s"
-	else
-		fail "relay.$M.slow_reader_bounded" "client: $out; server had sent ${sent:-?} bytes of 128 MiB after 2.5 s (want < 40 MiB: the relay must not buffer without bound)" check.log
-	fi
-
-	n=$(status_int traffic.kernel_relayed)
-	if [[ $M == kernel ]]; then
-		if [[ -n $n ]] && ((n >= 8)); then pass relay.kernel.connections_handed_over "kernel_relayed=$n"
-		else fail relay.kernel.connections_handed_over "jfe status: kernel_relayed=${n:-?}, want >= 8 (every long connection above)"; fi
-	elif [[ $n != 0 ]]; then
-		fail relay.user.no_kernel "--no-sockmap, yet kernel_relayed=${n:-?}"
-	fi
-	jfe_stop TERM 10
-}
-
-run_checks kernel 10
-run_checks user 110 --no-sockmap
-
-# ------------------------------------------------------------------ no BPF: user space, said once
-# jfe without CAP_BPF / CAP_SYS_ADMIN (as under its systemd unit) cannot load the program.
-real_bin=$JFE_BIN
-printf '#!/bin/sh\nexec setpriv --bounding-set -bpf,-sys_admin,-perfmon %q "$@"\n' "$real_bin" >"$BED_DIR/jfe-nobpf"
-chmod +x "$BED_DIR/jfe-nobpf"
-JFE_BIN=$BED_DIR/jfe-nobpf
-if jfe_start --idle-timeout "$IDLE"; then
-	out=$(check "$SRV4" srvfirst 201 --mib 4)
-	n=$(status_int traffic.kernel_relayed)
-	said=$(grep -c 'kernel relaying (BPF sockmap) unavailable' "$JFE_LOG")
-	if [[ $out == OK* && $said == 1 && $n == 0 ]] && server_says check.log "RX 201 OK $((4 << 20)) want $((4 << 20))"; then
-		pass relay.no_bpf_falls_back "$(grep -m1 'kernel relaying' "$JFE_LOG" | sed 's/^[^ ]* //'); $out"
-	else
-		fail relay.no_bpf_falls_back "client: $out; 'unavailable' logged $said time(s) (want 1); kernel_relayed=${n:-?} (want 0)"
-	fi
-	jfe_stop TERM 10
+# ------------------------------------------------------------------ resets
+seed=$((seed + 1))
+out=$(check "$SRV4" clirst "$seed")
+if [[ $out == OK* ]] && server_says check.log "RESET $seed"; then
+	pass relay.client_reset_reaches_server "$out; server: RESET"
 else
-	fail relay.no_bpf_falls_back "jfe did not start without CAP_BPF"
+	fail relay.client_reset_reaches_server "client: $out; server: $(grep -E "^(RX|ERROR|EOF|RESET) $seed( |$)" "$BED_DIR/check.log" || echo nothing)" check.log
 fi
-JFE_BIN=$real_bin
+seed=$((seed + 1))
+out=$(check "$SRV4" srvrst "$seed")
+if [[ $out == OK* ]]; then pass relay.server_reset_reaches_client "$out"
+else fail relay.server_reset_reaches_client "$out" check.log; fi
 
+# ------------------------------------------------------------------ idle timeout
+# --idle-timeout 3: the silent connection is closed (between 3 and 6 s: the timer is lazy),
+# the one that talks every 0.5 s for 8 s is not.
+mark=$(jfe_log_mark)
+check "$SRV4" idle 90 --hold 10 >"$BED_DIR/idle.out" 2>&1 &
+idle_pid=$!
+check "$SRV4" active 91 --hold 8 >"$BED_DIR/active.out" 2>&1 &
+active_pid=$!
+wait "$idle_pid" "$active_pid"
+idle_out=$(cat "$BED_DIR/idle.out") active_out=$(cat "$BED_DIR/active.out")
+secs=$(awk '/^CLOSED/ { print $2 }' <<<"$idle_out")
+if [[ $idle_out == CLOSED* ]] && awk -v s="$secs" 'BEGIN { exit !(s < 9) }' &&
+	jfe_log_since "$mark" | grep -q 'end=idle-timeout'; then
+	pass relay.idle_connection_closed "$idle_out (--idle-timeout $IDLE)"
+else
+	fail relay.idle_connection_closed "silent client: $idle_out; jfe: $(jfe_log_since "$mark" | grep -F ':5002' | tail -n3)"
+fi
+if [[ $active_out == OK* ]]; then pass relay.active_connection_kept "$active_out"
+else fail relay.active_connection_kept "$active_out"; fi
+
+# ------------------------------------------------------------------ bounded buffering
+seed=$((seed + 1))
+out=$(check "$SRV4" slowread "$seed" --mib 128)
+sent=$(sed -n "s/^SENT $seed \([0-9]*\)$/\1/p" "$BED_DIR/check.log")
+if [[ $out == OK* && -n $sent ]] && ((sent < 40 << 20)); then
+	pass relay.slow_reader_bounded "$out; the server had sent $((sent >> 20)) MiB of 128 when the client had read nothing for 2.5 s"
+else
+	fail relay.slow_reader_bounded "client: $out; server had sent ${sent:-?} bytes of 128 MiB after 2.5 s (want < 40 MiB: the relay must not buffer without bound)" check.log
+fi
+
+jfe_stop TERM 10
 if [[ -n $(jfe_sanitizer_reports 2>/dev/null) ]]; then
 	fail relay.sanitizers_clean "$(jfe_sanitizer_reports)"
 else
