@@ -13,7 +13,7 @@
 #include "proxy/tls.h"
 #include "proxy/worker.h"
 
-#define SPLICE_CHUNK (1 << 20)
+#define SPLICE_CHUNK WORKER_PIPE_SIZE
 
 enum flow_result { FLOW_IDLE, FLOW_RESET };
 
@@ -92,13 +92,17 @@ flow_flush_plain(struct flow *f, struct endpoint *dst)
 	return 1;
 }
 
-/* Pass-through, one direction: src → pipe → dst, never holding more than a pipe's worth. */
+/* Pass-through, one direction. Small messages go through the worker's scratch buffer, one
+ * recv() and one send() each (splice() would take three calls: socket → pipe, pipe → socket
+ * and a read that finds the socket empty). A read that fills the buffer is a burst: that
+ * direction switches to splice() through a pooled pipe, never holding more than a pipe's
+ * worth, until a splice moves less than the buffer would have. */
 static enum flow_result
-flow_splice(struct conn *c, struct flow *f, struct endpoint *src, struct endpoint *dst,
+flow_pass(struct conn *c, struct flow *f, struct endpoint *src, struct endpoint *dst,
     int dst_ready)
 {
 	struct worker *w = c->w;
-	ssize_t n;
+	ssize_t n, m;
 
 	for (;;) {
 		if (!dst_ready)
@@ -136,21 +140,61 @@ flow_splice(struct conn *c, struct flow *f, struct endpoint *src, struct endpoin
 		}
 		if (!(src->ready & EP_R))
 			break;
-		if (f->pipe_r < 0 && worker_pipe_get(w, &f->pipe_r, &f->pipe_w) != 0)
-			return FLOW_RESET;
-		n = splice(src->fd, NULL, f->pipe_w, NULL, SPLICE_CHUNK,
-		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (f->splicing) {
+			if (f->pipe_r < 0 && worker_pipe_get(w, &f->pipe_r, &f->pipe_w) != 0)
+				return FLOW_RESET;
+			n = splice(src->fd, NULL, f->pipe_w, NULL, SPLICE_CHUNK,
+			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				f->pipe_bytes = (uint32_t)n;
+				c->t_active = w->now;
+				/* The burst is over: back to the buffer for what follows. */
+				if (n < WORKER_SCRATCH)
+					f->splicing = 0;
+			} else if (n == 0)
+				f->eof = 1;
+			else if (errno == EAGAIN || errno == EINTR) {
+				/* The pipe is empty (we only fill an empty one), so the socket is. */
+				src->ready &= (uint8_t)~EP_R;
+				break;
+			} else
+				return FLOW_RESET;
+			continue;
+		}
+		n = recv(src->fd, w->scratch, WORKER_SCRATCH, 0);
 		if (n > 0) {
-			f->pipe_bytes = (uint32_t)n;
 			c->t_active = w->now;
-		} else if (n == 0)
+			/* A full buffer: more is probably waiting, splice it. A short read emptied
+			 * the socket, and epoll (edge) reports the next data; after the peer's FIN
+			 * reads go on until they return 0. */
+			if (n == WORKER_SCRATCH)
+				f->splicing = 1;
+			else if (!(src->ready & EP_RDHUP))
+				src->ready &= (uint8_t)~EP_R;
+			m = send(dst->fd, w->scratch, (size_t)n, MSG_NOSIGNAL);
+			if (m < 0 && errno != EAGAIN && errno != EINTR)
+				return FLOW_RESET;
+			if (m < 0)
+				m = 0;
+			f->bytes += (uint64_t)m;
+			if (m < n) {
+				/* Straight from scratch; a copy is kept only on back-pressure. */
+				dst->ready &= (uint8_t)~EP_W;
+				if (flow_keep(f, w->scratch + m, (size_t)(n - m)) != 0)
+					return FLOW_RESET;
+				break;
+			}
+			continue;
+		}
+		if (n == 0) {
 			f->eof = 1;
-		else if (errno == EAGAIN || errno == EINTR) {
-			/* The pipe is empty (we only fill an empty one), so the socket is. */
+			continue;
+		}
+		if (errno == EAGAIN || errno == EINTR) {
 			src->ready &= (uint8_t)~EP_R;
 			break;
-		} else
-			return FLOW_RESET;
+		}
+		return FLOW_RESET;
 	}
 	/* Idle: give the pipe back so an idle connection holds none. */
 	if (f->pipe_r >= 0 && f->pipe_bytes == 0) {
@@ -385,8 +429,8 @@ relay_step(struct conn *c)
 		if (flow_tls_c2u(c) == FLOW_RESET || flow_tls_u2c(c) == FLOW_RESET)
 			return RELAY_RESET;
 	} else {
-		if (flow_splice(c, &c->c2u, &c->cli, &c->up, c->up_connected) == FLOW_RESET ||
-		    flow_splice(c, &c->u2c, &c->up, &c->cli, 1) == FLOW_RESET)
+		if (flow_pass(c, &c->c2u, &c->cli, &c->up, c->up_connected) == FLOW_RESET ||
+		    flow_pass(c, &c->u2c, &c->up, &c->cli, 1) == FLOW_RESET)
 			return RELAY_RESET;
 	}
 	return relay_done(c) ? RELAY_DONE : RELAY_AGAIN;

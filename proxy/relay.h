@@ -1,6 +1,7 @@
-/* Moving bytes once a connection is classified: splice() through pooled pipes for pass-through,
- * SSL_read/SSL_write through the worker's scratch buffer for TLS, with back-pressure (a side
- * is read only when the other can take what is read), half-close and reset propagation. */
+/* Moving bytes once a connection is classified: recv()/send() through the worker's scratch
+ * buffer for pass-through, switching to splice() through pooled pipes for bursts, and
+ * SSL_read/SSL_write through the same buffer for TLS. With back-pressure (a side is read only
+ * when the other can take what is read), half-close and reset propagation. */
 #ifndef JFE_RELAY_H
 #define JFE_RELAY_H
 
