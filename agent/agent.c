@@ -430,8 +430,16 @@ renew_scan(struct evtimer *t)
 	ari_scan();
 	n = certs_due(time(NULL), &names, 16);
 	for (size_t i = 0; i < n; i++) {
-		log_info("agent: %s: renewing", names[i]);
-		issue_start(names[i]);
+		long wait = backoff_remaining(names[i]);
+
+		/* The persisted back-off holds across restarts for renewals too: the certificate
+		 * in hand is served meanwhile. */
+		if (wait > 0)
+			certs_set_failed(names[i], (unsigned)wait, "backing off after failures");
+		else {
+			log_info("agent: %s: renewing", names[i]);
+			issue_start(names[i]);
+		}
 		free(names[i]);
 	}
 	free(names);
