@@ -46,7 +46,7 @@ struct endpoint {
 };
 
 /* One direction of the relay. Pass-through moves small messages through the worker's scratch
- * buffer and bursts with splice() through a pipe taken from the worker's pool only while data
+ * buffer and streams with splice() through a pipe taken from the worker's pool only while data
  * is in flight; TLS moves them through the scratch buffer. Either keeps only what the
  * destination could not take yet in <pend>. */
 struct flow {
@@ -56,7 +56,7 @@ struct flow {
 	uint32_t pend_off, pend_len;
 	uint8_t eof;            /* the source has ended (FIN or close_notify) */
 	uint8_t shut;           /* the end has been passed on to the destination */
-	uint8_t splicing;       /* pass-through: a burst, moved with splice() */
+	uint8_t splicing;       /* pass-through: a stream, moved with splice() */
 	uint64_t bytes;
 };
 

@@ -13,7 +13,8 @@
 #include "proxy/tls.h"
 #include "proxy/worker.h"
 
-#define SPLICE_CHUNK WORKER_PIPE_SIZE
+#define SPLICE_CHUNK (1 << 20)
+#define SPLICE_SMALL 4096       /* a splice that moves less: back to recv()/send() */
 
 enum flow_result { FLOW_IDLE, FLOW_RESET };
 
@@ -94,9 +95,9 @@ flow_flush_plain(struct flow *f, struct endpoint *dst)
 
 /* Pass-through, one direction. Small messages go through the worker's scratch buffer, one
  * recv() and one send() each (splice() would take three calls: socket → pipe, pipe → socket
- * and a read that finds the socket empty). A read that fills the buffer is a burst: that
+ * and a read that finds the socket empty). A read that fills the buffer means a stream: that
  * direction switches to splice() through a pooled pipe, never holding more than a pipe's
- * worth, until a splice moves less than the buffer would have. */
+ * worth, and stays with it until a splice moves only a small message again. */
 static enum flow_result
 flow_pass(struct conn *c, struct flow *f, struct endpoint *src, struct endpoint *dst,
     int dst_ready)
@@ -148,8 +149,9 @@ flow_pass(struct conn *c, struct flow *f, struct endpoint *src, struct endpoint 
 			if (n > 0) {
 				f->pipe_bytes = (uint32_t)n;
 				c->t_active = w->now;
-				/* The burst is over: back to the buffer for what follows. */
-				if (n < WORKER_SCRATCH)
+				/* A stream keeps splicing even when jfe keeps up with it (each
+				 * wake-up then finds less than a buffer); a small message ends it. */
+				if (n < SPLICE_SMALL)
 					f->splicing = 0;
 			} else if (n == 0)
 				f->eof = 1;

@@ -1,5 +1,5 @@
 /* Moving bytes once a connection is classified: recv()/send() through the worker's scratch
- * buffer for pass-through, switching to splice() through pooled pipes for bursts, and
+ * buffer for pass-through, switching to splice() through pooled pipes for streams, and
  * SSL_read/SSL_write through the same buffer for TLS. With back-pressure (a side is read only
  * when the other can take what is read), half-close and reset propagation. */
 #ifndef JFE_RELAY_H

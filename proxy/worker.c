@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -16,25 +15,6 @@
 #define ACCEPT_BATCH     64
 #define ACCEPT_PAUSE_MS  100
 #define EVENTS_MAX       256
-
-/* What F_SETPIPE_SZ asks for: WORKER_PIPE_SIZE, or less when fs.pipe-max-size is lower
- * (above it the kernel refuses without CAP_SYS_RESOURCE). Set before the workers start. */
-static int pipe_size = WORKER_PIPE_SIZE;
-
-static void
-pipe_size_init(void)
-{
-	FILE *f;
-	long max = 0;
-
-	pipe_size = WORKER_PIPE_SIZE;
-	/* Unreadable (a unit with ProcSubset=pid): ask for the full size, the kernel decides. */
-	if ((f = fopen("/proc/sys/fs/pipe-max-size", "re")) == NULL)
-		return;
-	if (fscanf(f, "%ld", &max) == 1 && max >= 4096 && max < pipe_size)
-		pipe_size = (int)max;
-	fclose(f);
-}
 
 int
 worker_pipe_get(struct worker *w, int *r, int *wr)
@@ -51,9 +31,6 @@ worker_pipe_get(struct worker *w, int *r, int *wr)
 		log_warn("worker %d: pipe: %s", w->id, strerror(errno));
 		return -1;
 	}
-	/* The default 64 KiB would cap every splice() at 64 KiB. A refusal (the user's pipe
-	 * quota, fs.pipe-user-pages-soft) leaves the default: slower, not wrong. */
-	(void)fcntl(p[1], F_SETPIPE_SZ, pipe_size);
 	*r = p[0];
 	*wr = p[1];
 	return 0;
@@ -353,7 +330,6 @@ workers_init(struct worker **out, unsigned n, const struct jfe_options *opt,
 	*out = NULL;
 	if (ws == NULL)
 		return -1;
-	pipe_size_init();
 	for (i = 0; i < n; i++)
 		ws[i].epfd = ws[i].wake.fd = ws[i].lst[0].fd = ws[i].lst[1].fd = -1;
 	for (i = 0; i < n; i++)

@@ -29,7 +29,6 @@ struct worker_stats {
 };
 
 #define WORKER_PIPE_POOL 64
-#define WORKER_PIPE_SIZE (1 << 20)     /* asked of each pooled pipe (F_SETPIPE_SZ) */
 #define WORKER_SCRATCH   (64 * 1024)
 
 struct worker {

@@ -253,7 +253,7 @@ def main():
         host, port, mode = a[1], int(a[2]), a[3]
         opts = {"--mib": 8, "--seed": 1, "--hold": 5.0, "--timeout": 30.0}
         i = 4
-        while i + 1 < len(a) + 1 and i < len(a):
+        while i < len(a):
             if a[i] not in opts or i + 1 >= len(a):
                 sys.exit(f"bad option {a[i]}")
             opts[a[i]] = type(opts[a[i]])(a[i + 1])
