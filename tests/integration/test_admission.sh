@@ -7,7 +7,9 @@
 #      orders than the hourly budget, and every handshake still completes with the fallback
 #      certificate without waiting out --issue-timeout;
 #   3. the spent budget survives a restart;
-#   4. --require-consent orders only names whose _jfe-consent TXT names jfe's ACME account.
+#   4. --require-consent orders only names whose _jfe-consent TXT names jfe's ACME account;
+#   5. DNS faults: SERVFAIL for a name, a resolver that never answers — refused with the DNS
+#      reason, the client served the fallback in bounded time, jfe unaffected.
 set -u
 # shellcheck source=tests/lib/bed.sh disable=SC2034
 . "$(dirname "$0")/../lib/bed.sh"
@@ -122,6 +124,40 @@ else
 	else
 		fail admission.04_unconsented_name_refused "out='$out' issuer='$issuer'"
 	fi
+fi
+jfe_stop
+
+# ------------------------------------------------------------------ 5. DNS faults
+# SERVFAIL for one name (challtestsrv /set-servfail), then a resolver that never answers (a UDP
+# socket that swallows every query): the name is refused with the DNS reason, its client gets
+# the fallback certificate without waiting out --issue-timeout, and jfe goes on serving.
+JFE_CACHE=$BED_DIR/cache-dns
+jfe_start "${ACME_ARGS[@]}" || fail admission.jfe_start_dns
+_chall_post set-servfail '{"host":"servfail.attack.test."}'
+t0=$(now)
+out=$(CURL_MAX=20 curl_in "$NS_CLI" -k -w ' %{http_code}' --resolve "servfail.attack.test:443:$SRV4" \
+	https://servfail.attack.test/ 2>&1)
+t=$(elapsed "$t0")
+if [[ $out == *" 200" ]] && grep -Eq 'servfail.attack.test refused: DNS: ' "$JFE_LOG" &&
+	awk -v t="$t" -v m="$ISSUE_TIMEOUT" 'BEGIN { exit !(t < m) }' && _alive "$JFE_PID"; then
+	pass admission.05_servfail_refused "$(grep -Eo 'servfail.attack.test refused: DNS: [^(]*' "$JFE_LOG" | head -1), handshake served in $t s"
+else
+	fail admission.05_servfail_refused "out='$out' after $t s"
+fi
+jfe_stop
+spawn "$NS_ACME" blackhole-dns.log socat -u "UDP4-RECVFROM:8054,bind=$ACME4,fork" /dev/null
+sleep 0.3
+JFE_CACHE=$BED_DIR/cache-dns-timeout
+jfe_start "${ACME_ARGS[@]/#$CHALL_DNS/$ACME4:8054}" || fail admission.jfe_start_dns_timeout
+t0=$(now)
+out=$(CURL_MAX=$((ISSUE_TIMEOUT + 10)) curl_in "$NS_CLI" -k -w ' %{http_code}' \
+	--resolve "silent.attack.test:443:$SRV4" https://silent.attack.test/ 2>&1)
+t=$(elapsed "$t0")
+if [[ $out == *" 200" ]] && _alive "$JFE_PID" && grep -q 'silent.attack.test refused: DNS: ' "$JFE_LOG" &&
+	awk -v t="$t" -v m="$((ISSUE_TIMEOUT + 2))" 'BEGIN { exit !(t < m) }'; then
+	pass admission.05_dns_timeout_bounded "handshake served in $t s (--issue-timeout $ISSUE_TIMEOUT); $(grep -Eo 'silent.attack.test refused: DNS: [^(]*' "$JFE_LOG" | head -1)"
+else
+	fail admission.05_dns_timeout_bounded "out='$out' after $t s"
 fi
 jfe_stop
 
