@@ -4,7 +4,7 @@
 #
 # CRASH_LOOPS (default 50) times: start jfe, ask for names through TLS handshakes from the client
 # namespace (a new name every time, plus every name asked for before and not stored yet), and
-# kill -9 jfe: in half of the runs at a random moment 0 to CRASH_KILL_MAX_MS (default 2800) ms
+# kill -9 jfe: in half of the runs at a random moment 0 to CRASH_KILL_MAX_MS (default 1000) ms
 # after its listener is up (before its account exists, while orders are in flight, after), in
 # the other half 0-25 ms after a store write starts (tools/write_killer.py, inotify: a
 # certificate or account save in even runs, a state blob save in every fifth).
@@ -32,7 +32,7 @@ BED_NAME=crash
 bed_require_root
 
 LOOPS=${CRASH_LOOPS:-50}
-KILL_MAX_MS=${CRASH_KILL_MAX_MS:-2800}
+KILL_MAX_MS=${CRASH_KILL_MAX_MS:-1000}
 SHORT_VALIDITY=${SHORT_VALIDITY:-20}
 T0=$(now)
 
