@@ -136,13 +136,15 @@ control_status_json(const struct daemon_state *ds)
 	size_t dumplen = 0;
 	FILE *f;
 
-	icpt = json_pack("{s:b, s:b, s:s, s:s?, s:i, s:i, s:b, s:b, s:I, s:I, s:s?}",
+	icpt = json_pack("{s:b, s:b, s:s, s:s?, s:i, s:i, s:b, s:s, s:b, s:I, s:I, s:I, s:s?}",
 	    "rules_installed", ds->rules_installed, "routes_installed", ds->routes_installed,
 	    "ports", o->ports_spec, "exclude_ports", o->exclude_ports_spec,
 	    "listen_port", (int)o->listen_port, "workers", (int)ds->nworkers,
-	    "preserve_source", !o->no_preserve_source, "fail_closed", o->fail_closed,
-	    "fwmark", (json_int_t)o->fwmark, "route_table", (json_int_t)o->route_table,
-	    "run_as", ds->run_as);
+	    "preserve_source", !o->no_preserve_source,
+	    "return_path", o->no_preserve_source ? "none" : o->return_conntrack ? "conntrack" :
+	    "socket-mark", "fail_closed", o->fail_closed,
+	    "fwmark", (json_int_t)o->fwmark, "upstream_mark", (json_int_t)o->upstream_mark,
+	    "route_table", (json_int_t)o->route_table, "run_as", ds->run_as);
 	/* The effective options, secrets masked, as the options file would spell them. */
 	opts = json_object();
 	if ((f = open_memstream(&dump, &dumplen)) != NULL) {

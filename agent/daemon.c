@@ -19,6 +19,7 @@
 #include "agent/options.h"
 #include "agent/privdrop.h"
 #include "agent/version.h"
+#include "proxy/returnpath.h"
 #include "proxy/route.h"
 #include "proxy/rules.h"
 #include "proxy/tls.h"
@@ -237,6 +238,7 @@ reload(const struct jfe_options *cur)
 	if (strcmp(n->ports_spec, cur->ports_spec) != 0 || memcmp(&n->ports, &cur->ports,
 	    sizeof(n->ports)) != 0 || n->listen_port != cur->listen_port ||
 	    n->fwmark != cur->fwmark || n->route_table != cur->route_table ||
+	    n->upstream_mark != cur->upstream_mark || strcmp(n->return_path, cur->return_path) != 0 ||
 	    n->no_preserve_source != cur->no_preserve_source ||
 	    strcmp(n->acme_directory, cur->acme_directory) != 0 ||
 	    strcmp(n->user ? n->user : "", cur->user ? cur->user : "") != 0)
@@ -248,12 +250,46 @@ reload(const struct jfe_options *cur)
 	sd_notify(0, "STATUS=options reloaded");
 }
 
+/* The socket-mark return path needs three kernel settings; when they cannot be had (a
+ * read-only /proc/sys), conntrack finds the services' replies instead. */
+static void
+return_path_setup(struct jfe_options *o)
+{
+	int ready;
+
+	if (o->no_preserve_source || o->return_conntrack)
+		return;
+	ready = returnpath_ready();
+	if (ready == 1 || (ready == 0 && returnpath_set(o->cache_dir) == 0))
+		return;
+	log_warn("return path: the kernel settings of --return-path socket-mark are not in place "
+	    "(see `jfe return-path set`); using conntrack");
+	o->return_conntrack = 1;
+}
+
+/* Writes back what jfe changed, in this run or in one that died. Where /proc/sys is
+ * read-only (systemd's ProtectKernelTunables=), the unit's `jfe return-path restore` does
+ * it as root after jfe has stopped. */
+static void
+return_path_restore(const struct jfe_options *o)
+{
+	if (!returnpath_recorded(o->cache_dir))
+		return;
+	if (access("/proc/sys/net/ipv4/tcp_fwmark_accept", W_OK) != 0 && errno == EROFS) {
+		log_debug("return path: /proc/sys is read-only; the record stays for `jfe "
+		    "return-path restore`");
+		return;
+	}
+	returnpath_restore(o->cache_dir);
+}
+
 int
 daemon_run(struct jfe_options *o, int argc, char **argv)
 {
 	struct daemon_state ds = { .opt = o, .started = time(NULL) };
 	struct rules_config rc = {
 		.ports = &o->ports, .listen_port = o->listen_port, .fwmark = o->fwmark,
+		.upstream_mark = o->upstream_mark, .return_conntrack = o->return_conntrack,
 		.fail_closed = o->fail_closed,
 	};
 	struct itimerspec its = { .it_interval.tv_sec = TICKET_ROTATE_S,
@@ -304,6 +340,10 @@ daemon_run(struct jfe_options *o, int argc, char **argv)
 		goto out;
 	if (privdrop_own_dir(&pd, o->cache_dir) != 0 || privdrop_apply(&pd) != 0)
 		goto out;
+	/* After the drop: CAP_NET_ADMIN is enough for the network settings, and the record
+	 * of the old values is the user's, for the same user to restore at stop. */
+	return_path_setup(o);
+	rc.return_conntrack = o->return_conntrack;
 	/* Stored certificates are in the registry before the first connection arrives. */
 	if (agent_start(o, workers_notify) != 0)
 		goto out;
@@ -320,7 +360,9 @@ daemon_run(struct jfe_options *o, int argc, char **argv)
 	log_info("jfe %s running: ports %s%s%s, listener port %u, %u workers, source %s, %s",
 	    JFE_VERSION, o->ports_spec, o->exclude_ports_spec ? " except " : "",
 	    o->exclude_ports_spec ? o->exclude_ports_spec : "", o->listen_port, nw,
-	    o->no_preserve_source ? "host address" : "preserved", ds.run_as);
+	    o->no_preserve_source ? "host address" : o->return_conntrack ?
+	    "preserved (return path: conntrack)" : "preserved (return path: socket mark)",
+	    ds.run_as);
 	sd_notifyf(0, "READY=1\nSTATUS=intercepting ports %s with %u workers", o->ports_spec, nw);
 	if (main_loop(&ds, sfd, cfd, tfd) == 0)
 		rc_exit = 0;
@@ -336,8 +378,10 @@ out:
 		agent_stop();
 	if (ds.rules_installed || rc_exit != 0)
 		rules_remove();
-	if (ds.routes_installed)
+	if (ds.routes_installed) {
 		route_remove(o->fwmark, o->route_table);
+		return_path_restore(o);
+	}
 	workers_free(ws, nw);
 	if (cfd >= 0) {
 		close(cfd);

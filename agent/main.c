@@ -8,6 +8,7 @@
 #include "agent/options.h"
 #include "agent/status.h"
 #include "agent/version.h"
+#include "proxy/returnpath.h"
 #include "proxy/rules.h"
 
 static int
@@ -22,8 +23,35 @@ cmd_rules(int argc, char **argv)
 	rc.ports = &o.ports;
 	rc.listen_port = o.listen_port;
 	rc.fwmark = o.fwmark;
+	rc.upstream_mark = o.upstream_mark;
+	rc.return_conntrack = o.return_conntrack;
 	rc.fail_closed = o.fail_closed;
 	r = rules_print(&rc, stdout);
+	options_free(&o);
+	return r == 0 ? 0 : 1;
+}
+
+/* `jfe return-path set|restore [options]`: the kernel settings of the socket-mark return
+ * path (proxy/returnpath.h), for a service manager that runs jfe where /proc/sys is
+ * read-only: it calls this as root before starting jfe and after it has stopped. */
+static int
+cmd_return_path(int argc, char **argv)
+{
+	struct jfe_options o;
+	int r = 0, set;
+
+	if (argc < 2 || (strcmp(argv[1], "set") != 0 && strcmp(argv[1], "restore") != 0)) {
+		fprintf(stderr, "usage: jfe return-path set|restore [options]\n");
+		return 2;
+	}
+	set = strcmp(argv[1], "set") == 0;
+	if (options_parse(&o, argc - 1, argv + 1) != 0)
+		return 2;
+	log_init("jfe", o.verbose);
+	if (!set)
+		r = returnpath_restore(o.cache_dir);
+	else if (!o.no_preserve_source && !o.return_conntrack)
+		r = returnpath_set(o.cache_dir);
 	options_free(&o);
 	return r == 0 ? 0 : 1;
 }
@@ -51,6 +79,8 @@ main(int argc, char **argv)
 		return revoke_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "rules") == 0)
 		return cmd_rules(argc - 1, argv + 1);
+	if (strcmp(argv[1], "return-path") == 0)
+		return cmd_return_path(argc - 1, argv + 1);
 	if (strcmp(argv[1], "run") == 0) {
 		for (int i = 2; i < argc; i++)
 			if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -64,7 +94,7 @@ main(int argc, char **argv)
 		return r;
 	}
 	fprintf(stderr, "jfe: unknown command '%s' (commands: run, status, certs, revoke, rules, "
-	    "version)\n",
+	    "return-path, version)\n",
 	    argv[1]);
 	return 2;
 }

@@ -10,7 +10,7 @@
 
 enum opt_type { OPT_STR, OPT_FLAG, OPT_UINT, OPT_LIST, OPT_PORTS };
 enum opt_check { CHK_NONE, CHK_IP, CHK_HOSTPORT, CHK_URL, CHK_FILE, CHK_PROVIDER, CHK_SECRET,
-	CHK_DNSCHECK };
+	CHK_DNSCHECK, CHK_RETURNPATH };
 
 struct opt_def {
 	const char *name;
@@ -125,6 +125,11 @@ static const struct opt_def opt_table[] = {
 	  "on stop, how long live connections may finish" },
 	{ "fwmark", 0, OPT_UINT, OFF(fwmark), "0x6a6665", "MARK", CHK_NONE, 1, 0xffffffffu,
 	  "packet mark of jfe's return path" },
+	{ "upstream-mark", 0, OPT_UINT, OFF(upstream_mark), "0x6a6666", "MARK", CHK_NONE, 1,
+	  0xffffffffu, "mark of jfe's connections to services (socket-mark return path)" },
+	{ "return-path", 0, OPT_STR, OFF(return_path), "socket-mark", "HOW", CHK_RETURNPATH, 0, 0,
+	  "how services' replies to a preserved client address find jfe: socket-mark (the "
+	  "service's socket inherits jfe's mark; no connection tracking) or conntrack" },
 	{ "route-table", 0, OPT_UINT, OFF(route_table), "6776", "N", CHK_NONE, 1, 0xfffffffeu,
 	  "routing table of jfe's return path" },
 };
@@ -258,6 +263,8 @@ check_value(const struct opt_def *d, const char *v)
 		return (strcmp(v, "route53") == 0 || strcmp(v, "cloudflare") == 0) ? 0 : -1;
 	case CHK_DNSCHECK:
 		return (strcmp(v, "authoritative") == 0 || strcmp(v, "resolver") == 0) ? 0 : -1;
+	case CHK_RETURNPATH:
+		return (strcmp(v, "socket-mark") == 0 || strcmp(v, "conntrack") == 0) ? 0 : -1;
 	default:
 		return 0;
 	}
@@ -447,6 +454,11 @@ options_finish(struct jfe_options *o)
 		    o->route_table);
 		return -1;
 	}
+	if (o->upstream_mark == o->fwmark) {
+		fprintf(stderr, "jfe: --upstream-mark must differ from --fwmark (0x%x)\n", o->fwmark);
+		return -1;
+	}
+	o->return_conntrack = strcmp(o->return_path, "conntrack") == 0;
 	o->ports.bits[0] &= ~(1ULL << 22);
 	/* The listener's own port is never intercepted: that would loop. */
 	o->ports.bits[o->listen_port / 64] &= ~(1ULL << (o->listen_port % 64));
@@ -573,6 +585,8 @@ options_usage(FILE *f)
 	    "       jfe certs [-c DIR]           certificates in the store\n"
 	    "       jfe revoke NAME [options]    revoke NAME's certificate and forget it\n"
 	    "       jfe rules [options]          print the nftables ruleset jfe would install\n"
+	    "       jfe return-path set|restore [options]\n"
+	    "                                    the kernel settings of --return-path socket-mark\n"
 	    "       jfe version\n\noptions of jfe run:\n");
 	for (size_t i = 0; i < OPT_COUNT; i++) {
 		const struct opt_def *d = &opt_table[i];

@@ -71,6 +71,9 @@ struct jfe_options {
 	unsigned names_per_hour, names_per_day, names_per_domain_week, names_per_client_hour;
 	unsigned max_orders;
 	unsigned fwmark;
+	unsigned upstream_mark;         /* SO_MARK of upstream sockets (socket-mark return path) */
+	char *return_path;              /* "socket-mark" or "conntrack" */
+	int return_conntrack;           /* return_path is "conntrack" */
 	unsigned route_table;
 };
 

@@ -200,10 +200,14 @@ status_print_human(json_t *j)
 	if (json_string_value(json_object_get(ic, "exclude_ports")))
 		printf(" except %s", json_string_value(json_object_get(ic, "exclude_ports")));
 	printf(" (22 never)\n");
-	printf("  listener  127.0.0.1:%lld [::1]:%lld, %lld workers, source %s, %s\n",
+	printf("  listener  127.0.0.1:%lld [::1]:%lld, %lld workers, source %s%s%s%s, %s\n",
 	    (long long)jint(ic, "listen_port"), (long long)jint(ic, "listen_port"),
 	    (long long)jint(ic, "workers"),
 	    json_is_true(json_object_get(ic, "preserve_source")) ? "preserved" : "host address",
+	    json_is_true(json_object_get(ic, "preserve_source")) ? " (return path: " : "",
+	    json_is_true(json_object_get(ic, "preserve_source")) ?
+	    jstr(ic, "return_path") : "",
+	    json_is_true(json_object_get(ic, "preserve_source")) ? ")" : "",
 	    json_is_true(json_object_get(ic, "fail_closed")) ? "fail-closed" : "fail-open");
 	if (json_string_value(json_object_get(ic, "run_as")))
 		printf("  runs as   %s\n", json_string_value(json_object_get(ic, "run_as")));

@@ -748,8 +748,14 @@ EOF
 		local d
 		for d in "$PERFDIR"/*.data; do
 			[[ -f $d ]] || continue
-			perf report -i "$d" --stdio --no-children --percent-limit 1.5 --sort symbol 2>/dev/null \
-				| grep -v '^$' | head -80 >"${d%.data}.txt"
+			{
+				perf report -i "$d" --stdio --no-children -g none --percent-limit 0.5 --sort dso 2>/dev/null \
+					| grep -v '^$' | head -30
+				perf report -i "$d" --stdio --no-children -g none --percent-limit 0.7 --sort dso,symbol 2>/dev/null \
+					| grep -v '^$' | head -60
+				perf report -i "$d" --stdio --no-children --percent-limit 1.5 --sort symbol 2>/dev/null \
+					| grep -v '^$' | head -80
+			} >"${d%.data}.txt"
 			rm -f "$d"
 		done
 	fi

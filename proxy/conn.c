@@ -219,6 +219,18 @@ conn_abort(struct conn *c, const char *why)
 	(void)conn_close(c, 1, why);
 }
 
+/* The upstream socket: from the client's address unless --no-preserve-source, and with the
+ * upstream mark when the services' replies find jfe by it (proxy/returnpath.h). */
+static int
+conn_upstream_open(const struct conn *c)
+{
+	const struct jfe_options *o = c->w->opt;
+	int preserve = !o->no_preserve_source;
+
+	return upstream_connect(&c->client, &c->dst, preserve,
+	    preserve && !o->return_conntrack ? o->upstream_mark : 0);
+}
+
 int
 conn_start(struct worker *w, int cfd)
 {
@@ -256,7 +268,7 @@ conn_start(struct worker *w, int cfd)
 		(void)conn_close(c, 1, "direct-to-listener");
 		return 0;
 	}
-	c->up.fd = upstream_connect(&c->client, &c->dst, !w->opt->no_preserve_source);
+	c->up.fd = conn_upstream_open(c);
 	if (c->up.fd < 0) {
 		char ds[SA_STRLEN];
 
@@ -414,7 +426,7 @@ conn_upstream_reconnect(struct conn *c)
 	close(c->up.fd);
 	c->up.ready = 0;
 	c->up_connected = 0;
-	c->up.fd = upstream_connect(&c->client, &c->dst, !c->w->opt->no_preserve_source);
+	c->up.fd = conn_upstream_open(c);
 	if (c->up.fd < 0)
 		return conn_close(c, 1, "upstream-error");
 	c->up_connecting = 1;

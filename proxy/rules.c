@@ -22,6 +22,7 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 
 #include <libmnl/libmnl.h>
 #include <libnftnl/batch.h>
@@ -81,9 +82,16 @@ struct rule_builder {
 
 /* One rule: its chain, its nft text ($M: the mark, $P: the listener port), why it is
  * there (printed by rules_print) and the function that builds the same expressions. */
+enum rule_when {
+	RULE_ALWAYS,
+	RULE_FAIL_CLOSED,               /* only with --fail-closed */
+	RULE_CONNTRACK,                 /* only with --return-path conntrack */
+	RULE_SOCKET_MARK,               /* only with --return-path socket-mark */
+};
+
 struct rule_def {
 	const char *chain;
-	int fail_closed_only;
+	enum rule_when when;
 	const char *why;
 	const char *text;
 	void (*build)(struct rule_builder *rb, const struct rules_config *rc);
@@ -242,6 +250,20 @@ set_ct_mark(struct rule_builder *rb, uint32_t mark)
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_SREG, NFT_REG_1);
 }
 
+/* "fib saddr type local": the source address is one of this host's. */
+static void
+match_saddr_local(struct rule_builder *rb)
+{
+	struct nftnl_expr *e = expr_add(rb, "fib");
+
+	if (e == NULL)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_SADDR);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+	cmp_eq_u32(rb, RTN_LOCAL);
+}
+
 static void
 match_tcp(struct rule_builder *rb)
 {
@@ -390,44 +412,85 @@ build_reroute_replies(struct rule_builder *rb, const struct rules_config *rc)
 	set_meta_mark(rb, rc->fwmark);
 }
 
+/* socket-mark return path: jfe's upstream SYN carries the upstream mark; the service's
+ * socket inherits it (tcp_fwmark_accept) and so do the kernel's resets (fwmark_reflect).
+ * Such a packet from one of this host's addresses is a service answering jfe: the table's
+ * mark routes it back. jfe's own upstream packets (a client's address as source) keep
+ * the upstream mark, which no rule routes: they go where the destination is, local or
+ * not (a container behind a bridge). */
+static void
+build_reroute_service_replies(struct rule_builder *rb, const struct rules_config *rc)
+{
+	load_meta(rb, NFT_META_MARK);
+	cmp_eq_u32(rb, rc->upstream_mark);
+	match_saddr_local(rb);
+	set_meta_mark(rb, rc->fwmark);
+}
+
+/* The mark on a packet delivered to jfe's listener or sockets only chose the route. Left
+ * on, the accepted socket would inherit it (tcp_fwmark_accept) and send its replies to the
+ * client back into the table's local route. */
+static void
+build_unmark_delivered(struct rule_builder *rb, const struct rules_config *rc)
+{
+	uint32_t zero = 0;
+
+	load_meta(rb, NFT_META_IIF);
+	cmp_reg1(rb, NFT_CMP_NEQ, &rb->lo_ifindex, sizeof(rb->lo_ifindex));
+	load_meta(rb, NFT_META_MARK);
+	cmp_eq_u32(rb, rc->fwmark);
+	set_meta_mark(rb, zero);
+}
+
 static const struct rule_def rule_defs[] = {
-	{ "prerouting", 0,
+	{ "prerouting", RULE_ALWAYS,
 	  "loopback: the proxy->backend hop and replies looped back to us; never intercept",
 	  "iif \"lo\" accept",
 	  build_loopback_accept },
-	{ "prerouting", 0,
+	{ "prerouting", RULE_ALWAYS,
 	  "packets of connections the proxy owns (accepted sockets inherit IP_TRANSPARENT)",
 	  "meta l4proto tcp tcp flags & (syn | ack) != syn socket transparent 1 "
 	  "meta mark set $M accept",
 	  build_owned_accept },
-	{ "prerouting", 0,
+	{ "prerouting", RULE_ALWAYS,
 	  "new inbound TCP -> the transparent listener; falls through when it is not there",
 	  "meta nfproto ipv4 tcp dport @ports tproxy ip to 127.0.0.1:$P meta mark set $M accept",
 	  build_tproxy_ipv4 },
-	{ "prerouting", 0,
+	{ "prerouting", RULE_ALWAYS,
 	  NULL,
 	  "meta nfproto ipv6 tcp dport @ports tproxy ip6 to [::1]:$P meta mark set $M accept",
 	  build_tproxy_ipv6 },
-	{ "prerouting", 1,
+	{ "prerouting", RULE_FAIL_CLOSED,
 	  "fail closed: a new connection's SYN that no listener took gets a reset; SYN only,\n"
 	  "\t\t# or the replies to this host's own outbound connections die too",
 	  "tcp dport @ports tcp flags & (syn | ack) == syn reject with tcp reset",
 	  build_reject_syn },
-	{ "output", 0,
+	{ "output", RULE_CONNTRACK,
 	  "first packet of a connection opened by a transparent socket (the proxy's upstream\n"
 	  "\t\t# with the client's address as source)",
 	  "meta l4proto tcp ct state new socket transparent 1 ct mark set $M",
 	  build_mark_spoofed_conn },
-	{ "output", 0,
+	{ "output", RULE_CONNTRACK,
 	  "a local service answering that spoofed peer: mark -> jfe's table (local default\n"
 	  "\t\t# dev lo) -> back to the proxy instead of out to the real client",
 	  "ct direction reply ct mark $M meta mark set $M",
 	  build_reroute_replies },
+	{ "input", RULE_SOCKET_MARK,
+	  "a packet for jfe's sockets carried the mark only to be routed to them; cleared, so\n"
+	  "\t\t# that the accepted socket does not inherit it (net.ipv4.tcp_fwmark_accept)",
+	  "iif != \"lo\" meta mark $M meta mark set 0x00000000",
+	  build_unmark_delivered },
+	{ "output", RULE_SOCKET_MARK,
+	  "a local service answering jfe's upstream connection (its socket inherited the\n"
+	  "\t\t# upstream mark from jfe's SYN): -> jfe's table -> back to jfe",
+	  "meta mark $U fib saddr type local meta mark set $M",
+	  build_reroute_service_replies },
 };
 
 #define RULE_COUNT (sizeof(rule_defs) / sizeof(rule_defs[0]))
 
-/* Writes <tmpl> into <out> with $M replaced by the mark and $P by the listener port. */
+/* Writes <tmpl> into <out> with $M replaced by the mark, $U by the upstream mark and $P by
+ * the listener port. */
 static void
 rule_text(char *out, size_t outsz, const char *tmpl, const struct rules_config *rc)
 {
@@ -437,6 +500,8 @@ rule_text(char *out, size_t outsz, const char *tmpl, const struct rules_config *
 	for (const char *p = tmpl; *p && o + 1 < outsz; p++) {
 		if (p[0] == '$' && p[1] == 'M')
 			n = snprintf(out + o, outsz - o, "0x%08x", (unsigned)rc->fwmark);
+		else if (p[0] == '$' && p[1] == 'U')
+			n = snprintf(out + o, outsz - o, "0x%08x", (unsigned)rc->upstream_mark);
 		else if (p[0] == '$' && p[1] == 'P')
 			n = snprintf(out + o, outsz - o, "%u", rc->listen_port);
 		else {
@@ -452,7 +517,16 @@ rule_text(char *out, size_t outsz, const char *tmpl, const struct rules_config *
 static int
 rule_wanted(const struct rule_def *d, const struct rules_config *rc)
 {
-	return !d->fail_closed_only || rc->fail_closed;
+	switch (d->when) {
+	case RULE_FAIL_CLOSED:
+		return rc->fail_closed;
+	case RULE_CONNTRACK:
+		return rc->return_conntrack;
+	case RULE_SOCKET_MARK:
+		return !rc->return_conntrack;
+	default:
+		return 1;
+	}
 }
 
 /* ---------------------------------------------------------------- port ranges */
@@ -493,6 +567,11 @@ config_check(const struct rules_config *rc)
 	/* Mark 0 is every unmarked packet: the ip rule would send all traffic to lo. */
 	if (rc->fwmark == 0) {
 		log_err("nftables: fwmark 0 is not usable (it is the mark of unmarked packets)");
+		return -1;
+	}
+	if (!rc->return_conntrack && (rc->upstream_mark == 0 || rc->upstream_mark == rc->fwmark)) {
+		log_err("nftables: upstream mark 0x%x must be neither 0 nor the fwmark",
+		    (unsigned)rc->upstream_mark);
 		return -1;
 	}
 	return 0;
@@ -1072,6 +1151,8 @@ rules_install(const struct rules_config *rc)
 	add_table_delete(bt);
 	add_table_msg(bt, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL, "create table inet jfe");
 	add_chain(bt, "prerouting", "filter", NF_INET_PRE_ROUTING);
+	if (!rc->return_conntrack)
+		add_chain(bt, "input", "filter", NF_INET_LOCAL_IN);
 	add_chain(bt, "output", "route", NF_INET_LOCAL_OUT);
 	add_ports_set(bt);
 	add_ports_elems(bt, rc->ports);
@@ -1230,6 +1311,11 @@ rules_print(const struct rules_config *rc, FILE *f)
 	print_chain(rc, f, "prerouting",
 	    "type filter hook prerouting priority mangle; policy accept;");
 	fputs("\n", f);
+	if (!rc->return_conntrack) {
+		print_chain(rc, f, "input",
+		    "type filter hook input priority mangle; policy accept;");
+		fputs("\n", f);
+	}
 	print_chain(rc, f, "output",
 	    "# 'type route': a changed mark makes the kernel route the packet again\n"
 	    "\t\ttype route hook output priority mangle; policy accept;");

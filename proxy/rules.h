@@ -29,6 +29,9 @@ struct rules_config {
 	                                 * port already removed) */
 	unsigned listen_port;           /* TPROXY target: 127.0.0.1:listen_port, [::1]:listen_port */
 	uint32_t fwmark;                /* mark of the return path (default 0x6a6665); not 0 */
+	uint32_t upstream_mark;         /* SO_MARK of jfe's upstream sockets (socket-mark mode) */
+	int return_conntrack;           /* services' replies found by conntrack, not by the
+	                                 * mark their sockets inherit */
 	int fail_closed;                /* add the SYN-only reject rule */
 };
 

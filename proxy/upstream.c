@@ -40,7 +40,7 @@ upstream_port_pick(void)
 
 static int
 upstream_try(const struct sockaddr_storage *client, const struct sockaddr_storage *dst,
-    int preserve_source, int *collided, unsigned port)
+    int preserve_source, uint32_t mark, int *collided, unsigned port)
 {
 	struct sockaddr_storage src, local;
 	socklen_t sl = sizeof(local);
@@ -51,6 +51,8 @@ upstream_try(const struct sockaddr_storage *client, const struct sockaddr_storag
 	if (fd < 0)
 		return -1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (mark != 0 && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0)
+		goto fail;
 	if (preserve_source) {
 		int lvl = dst->ss_family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
 		int opt = dst->ss_family == AF_INET6 ? IPV6_TRANSPARENT : IP_TRANSPARENT;
@@ -94,12 +96,13 @@ fail:
 
 int
 upstream_connect(const struct sockaddr_storage *client, const struct sockaddr_storage *dst,
-    int preserve_source)
+    int preserve_source, uint32_t mark)
 {
 	int collided, fd = -1;
 
 	for (int i = 0; i < UPSTREAM_PORT_TRIES; i++) {
-		fd = upstream_try(client, dst, preserve_source, &collided, upstream_port_pick());
+		fd = upstream_try(client, dst, preserve_source, mark, &collided,
+		    upstream_port_pick());
 		if (!collided)
 			break;
 	}

@@ -131,6 +131,7 @@ score=$(sed -n 's/.*Overall exposure level for jfe.service: \([0-9.]*\).*/\1/p' 
 unit=$(sed 's/[[:space:]]*#.*//' packaging/jfe.service)
 probs=()
 for want in 'Type=notify' 'WatchdogSec=' 'ExecStart=/usr/sbin/jfe run --user jfe$' \
+	'ExecStartPre=+/usr/sbin/jfe return-path set$' 'ExecStopPost=+/usr/sbin/jfe return-path restore$' \
 	'ExecReload=/bin/kill -HUP $MAINPID' 'Restart=on-failure' 'ReadWritePaths=/var/lib/jfe$' \
 	'RuntimeDirectory=jfe' 'Group=jfe' 'NoNewPrivileges=yes' \
 	'PrivateNetwork=no' 'PrivateUsers=no' 'WantedBy=multi-user.target'; do

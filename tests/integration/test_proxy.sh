@@ -53,6 +53,16 @@ wait_log_line() {
 	return 1
 }
 peer_is() { [[ $1 == *"sees peer ('$2'"* ]]; }
+# The kernel settings of the socket-mark return path in srv ("1 1 1" while jfe uses it, "0 0 0"
+# in a new namespace), and srv's conntrack entries ("none" without the conntrack module).
+rp_values() {
+	local k
+	for k in net.ipv4.tcp_fwmark_accept net.ipv4.fwmark_reflect net.ipv6.fwmark_reflect; do
+		ip netns exec "$NS_SRV" sysctl -n "$k"
+	done | tr '\n' ' ' | sed 's/ $//'
+}
+ct_count() { ip netns exec "$NS_SRV" cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || echo none; }
+RP_BEFORE=$(rp_values)
 
 # ------------------------------------------------------------------ 10. bad CLI (before any jfe runs)
 bad_cli() { # NAME WORD ARGS…: exit 2, exactly one output line naming WORD, nothing installed
@@ -74,6 +84,8 @@ table inet jfe present: $(nft_has_jfe_table && echo yes || echo no); extra ip ru
 bad_cli proxy.10_bad_cli_ports_70000 ports --ports 70000
 bad_cli proxy.10_bad_cli_unknown_option bogus --bogus
 bad_cli proxy.10_bad_cli_missing_config config --config /nonexistent
+bad_cli proxy.10_bad_cli_return_path return-path --return-path nat
+bad_cli proxy.10_bad_cli_upstream_mark upstream-mark --upstream-mark 0x6a6665
 
 # ------------------------------------------------------------------ 11. status (not running), rules
 JFE_SOCK=$BED_DIR/control.sock
@@ -84,7 +96,7 @@ else fail proxy.11_status_not_running "jfe status --control-socket (nothing ther
 bed_scratch_ns
 scratch=$BED_SCRATCH
 rules_ok=1 detail=
-for args in "" "--ports 8000-9000,9443 --exclude-ports 8081 --listen-port 15001"; do
+for args in "" "--ports 8000-9000,9443 --exclude-ports 8081 --listen-port 15001 --return-path conntrack"; do
 	# shellcheck disable=SC2086
 	in_srv "$JFE_BIN" rules $args >"$BED_DIR/rules.nft" 2>"$BED_DIR/rules.err"; rc=$?
 	if [[ $rc != 0 || ! -s $BED_DIR/rules.nft ]]; then
@@ -105,7 +117,8 @@ if ! jfe_start; then
 	fail proxy.start "jfe did not come up (listener 127.0.0.1:$JFE_LISTEN_PORT + table inet jfe) in ${JFE_START_TIMEOUT:-20}s"
 	for t in 11_status_running 01_plain_v4 01_plain_v6 02_tls 03_loopback_only 04_server_first \
 		05_bulk 06_kill9_restart_sigterm 07_host_outbound 08_port22 09_no_preserve_source 12_parallel \
-		13_client_port_reuse; do
+		13_client_port_reuse 14_return_path_socket_mark 15_return_path_conntrack \
+		16_read_only_sysctls_fall_back; do
 		echo "FAIL: proxy.$t"; echo "  # not run: jfe did not start"; BED_FAILED=$((BED_FAILED + 1))
 	done
 	bed_finish
@@ -274,6 +287,19 @@ out=$(BED_TIMEOUT=90 py "$NS_CLI" conns.py "$SRV4" 8080 "$PARALLEL" --timeout 20
 if [[ $rc == 0 && $out == OK* ]]; then pass "proxy.12_parallel_$PARALLEL" "$out"
 else fail "proxy.12_parallel_$PARALLEL" "rc $rc: $out" backend.log; fi
 
+# ------------------------------------------------------------------ 14. return path without conntrack
+# The replies of the services above (v4, v6, TLS, bulk, a closed port's reset) found jfe by the
+# mark their sockets inherited: srv tracked no connection at all.
+rules=$(ip netns exec "$NS_SRV" nft list table inet jfe 2>&1)
+vals=$(rp_values) cts=$(ct_count)
+if [[ $RP_BEFORE == "0 0 0" && $vals == "1 1 1" && ($cts == none || $cts == 0) && $rules == *"fib saddr type local"* &&
+	$rules != *" ct "* && -f $JFE_CACHE/return-path.saved ]]; then
+	pass proxy.14_return_path_socket_mark "settings $RP_BEFORE -> $vals, conntrack entries: $cts, old values recorded"
+else
+	fail proxy.14_return_path_socket_mark "settings before $RP_BEFORE, now $vals (want 0 0 0 -> 1 1 1); conntrack entries in srv: $cts (want none or 0); record: $(ls "$JFE_CACHE" 2>&1 | tr '\n' ' ')
+$rules"
+fi
+
 # ------------------------------------------------------------------ 6. kill -9: fail-open, restart over stale state, SIGTERM cleanup
 table=$(ip -n "$NS_SRV" rule show | sed -n 's/.*fwmark [^ ]* lookup \([^ ]*\).*/\1/p' | head -n1)
 jfe_stop KILL 5
@@ -300,12 +326,15 @@ $(ip -n "$NS_SRV" rule show; ip -n "$NS_SRV" -6 rule show)"
 	if [[ -n $table ]]; then
 		left_routes=$( { ip -n "$NS_SRV" route show table "$table"; ip -n "$NS_SRV" -6 route show table "$table"; } 2>/dev/null)
 	fi
-	if [[ $JFE_RC == 0 ]] && ! nft_has_jfe_table && [[ -z $left_rules && -z $left_routes && -n $table ]]; then
-		pass proxy.06_sigterm_cleanup "exit 0; no table inet jfe, no extra ip rules, route table $table empty"
+	vals=$(rp_values)
+	if [[ $JFE_RC == 0 ]] && ! nft_has_jfe_table && [[ -z $left_rules && -z $left_routes && -n $table &&
+		$vals == "$RP_BEFORE" && ! -e $JFE_CACHE/return-path.saved ]]; then
+		pass proxy.06_sigterm_cleanup "exit 0; no table inet jfe, no extra ip rules, route table $table empty, settings back to $vals (across a kill -9)"
 	else
 		fail proxy.06_sigterm_cleanup "after SIGTERM: exit status $JFE_RC (want 0); table inet jfe: $(nft_has_jfe_table && echo present || echo gone)
 extra ip rules: ${left_rules:-none}
-route table ${table:-?(no fwmark rule seen while running)}: ${left_routes:-empty}"
+route table ${table:-?(no fwmark rule seen while running)}: ${left_routes:-empty}
+return-path settings: $vals (want $RP_BEFORE); record: $(ls "$JFE_CACHE" 2>&1 | tr '\n' ' ')"
 	fi
 else
 	fail proxy.06_restart_over_stale_state "jfe did not start again over the state kill -9 left ($stale)"
@@ -333,6 +362,46 @@ if jfe_start --no-preserve-source --ports 1-65535; then
 else
 	fail proxy.09_no_preserve_source "jfe run --no-preserve-source --ports 1-65535 did not start"
 	fail proxy.08_port22_excluded_from_explicit_range "not run: jfe did not start"
+fi
+
+# ------------------------------------------------------------------ 15. --return-path conntrack
+if jfe_start --return-path conntrack; then
+	out=$(curl_in "$NS_CLI" "http://$SRV4:8080/" 2>&1); rc=$?
+	outt=$(curl_in "$NS_CLI" -k "https://[$SRV6]:8080/" 2>&1); rct=$?
+	curl_in "$NS_CLI" "http://$SRV4:9090/" >/dev/null 2>&1; rcl=$?
+	vals=$(rp_values) cts=$(ct_count)
+	if [[ $rc == 0 && $rct == 0 && ($rcl == 56 || $rcl == 7) && $vals == "$RP_BEFORE" && $cts != none && $cts -gt 0 ]] &&
+		peer_is "$out" "$CLI4" && peer_is "$outt" "$CLI6"; then
+		pass proxy.15_return_path_conntrack "http v4 and https v6 see the client, the closed port resets (rc $rcl); settings untouched ($vals), $cts tracked connections"
+	else
+		fail proxy.15_return_path_conntrack "http v4 rc $rc: $out; https v6 rc $rct: $outt; closed port rc $rcl (want 56 or 7); settings $vals (want $RP_BEFORE); conntrack entries $cts (want > 0)"
+	fi
+	jfe_stop TERM 10
+else
+	fail proxy.15_return_path_conntrack "jfe run --return-path conntrack did not start"
+fi
+
+# ------------------------------------------------------------------ 16. read-only /proc/sys: conntrack instead
+# (as under systemd's ProtectKernelTunables= without the unit's `jfe return-path set`)
+ro_bin=$BED_DIR/jfe-ro-proc-sys
+cat >"$ro_bin" <<EOF
+#!/bin/sh
+exec unshare -m sh -c 'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && exec "\$0" "\$@"' "$JFE_BIN" "\$@"
+EOF
+chmod +x "$ro_bin"
+if JFE_BIN=$ro_bin jfe_start; then
+	out=$(curl_in "$NS_CLI" "http://$SRV4:8080/" 2>&1); rc=$?
+	vals=$(rp_values)
+	rules=$(ip netns exec "$NS_SRV" nft list table inet jfe 2>&1)
+	if [[ $rc == 0 && $vals == "$RP_BEFORE" && $rules == *"ct mark set"* ]] && peer_is "$out" "$CLI4" &&
+		grep -q 'return path: .*using conntrack' "$JFE_LOG"; then
+		pass proxy.16_read_only_sysctls_fall_back "$(grep -m1 'using conntrack' "$JFE_LOG" | cut -c1-160)"
+	else
+		fail proxy.16_read_only_sysctls_fall_back "http v4 rc $rc: $out; settings $vals (want $RP_BEFORE); conntrack rules: $([[ $rules == *"ct mark set"* ]] && echo yes || echo no); log: $(grep 'return path' "$JFE_LOG" | head -3)"
+	fi
+	jfe_stop TERM 10
+else
+	fail proxy.16_read_only_sysctls_fall_back "jfe did not start with /proc/sys read-only"
 fi
 
 # ------------------------------------------------------------------ 11. status after stop; sanitizers

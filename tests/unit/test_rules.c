@@ -2,14 +2,11 @@
  * the kernel runs in a forked child inside a new, empty network namespace, so the host's
  * ruleset and routes are never read or changed and everything vanishes with the child.
  * Needs the nft and ip commands (used only to inspect). */
-#include "tests/unit/unit.h"
+#include "tests/unit/unit_netns.h"
 
-#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -24,43 +21,9 @@
 #include "proxy/rules.h"
 
 #define MARK    0x6a6665u
+#define UMARK   0x6a6666u
 #define TABLE   6776u
 #define LPORT   15001u
-
-/* A case body that runs inside its own network namespace. */
-#define NETNS_CASE(name) \
-	static void name##_body(void); \
-	static void name(void) { in_netns(name##_body); } \
-	static void name##_body(void)
-
-static void
-in_netns(void (*body)(void))
-{
-	pid_t pid;
-	int status;
-
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid < 0) {
-		perror("fork");
-		unit_case_failed = 1;
-		return;
-	}
-	if (pid == 0) {
-		if (unshare(CLONE_NEWNET) != 0) {
-			perror("unshare(CLONE_NEWNET) (run as root)");
-			exit(2);
-		}
-		if (system("ip link set lo up") != 0)
-			exit(2);
-		body();
-		fflush(stdout);
-		exit(unit_case_failed ? 1 : 0);
-	}
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		unit_case_failed = 1;
-}
 
 /* Runs a shell command and returns what it wrote to stdout and stderr (malloc'd). */
 static char *
@@ -123,7 +86,8 @@ static struct rules_config
 config(const struct port_set *ps, int fail_closed)
 {
 	struct rules_config rc = {
-		.ports = ps, .listen_port = LPORT, .fwmark = MARK, .fail_closed = fail_closed,
+		.ports = ps, .listen_port = LPORT, .fwmark = MARK, .upstream_mark = UMARK,
+		.fail_closed = fail_closed,
 	};
 
 	return rc;
@@ -163,16 +127,39 @@ test_print_default_ports(void)
 	    "meta mark set 0x006a6665 accept\n"));
 	UNIT_CHECK(strstr(s, "\t\tmeta nfproto ipv6 tcp dport @ports tproxy ip6 to [::1]:15001 "
 	    "meta mark set 0x006a6665 accept\n"));
+	/* socket-mark return path: no connection tracking at all */
+	UNIT_CHECK(strstr(s, "type filter hook input priority mangle; policy accept;"));
+	UNIT_CHECK(strstr(s, "\t\tiif != \"lo\" meta mark 0x006a6665 meta mark set 0x00000000\n"));
 	UNIT_CHECK(strstr(s, "type route hook output priority mangle; policy accept;"));
-	UNIT_CHECK(strstr(s, "\t\tmeta l4proto tcp ct state new socket transparent 1 ct mark set "
+	UNIT_CHECK(strstr(s, "\t\tmeta mark 0x006a6666 fib saddr type local meta mark set "
 	    "0x006a6665\n"));
-	UNIT_CHECK(strstr(s, "\t\tct direction reply ct mark 0x006a6665 meta mark set "
-	    "0x006a6665\n"));
+	UNIT_CHECK(strstr(s, "ct ") == NULL);
 	UNIT_CHECK(strstr(s, "reject") == NULL);
 	/* The prerouting rules come in the recipe's order. */
 	UNIT_CHECK(strstr(s, "iif \"lo\"") < strstr(s, "socket transparent 1 meta mark"));
 	UNIT_CHECK(strstr(s, "socket transparent 1 meta mark") < strstr(s, "tproxy ip to"));
 	UNIT_CHECK(strstr(s, "tproxy ip to") < strstr(s, "tproxy ip6 to"));
+	free(s);
+}
+
+static void
+test_print_conntrack_return_path(void)
+{
+	struct port_set ps;
+	struct rules_config rc;
+	char *s;
+
+	ports_default(&ps);
+	rc = config(&ps, 0);
+	rc.return_conntrack = 1;
+	s = printed(&rc);
+	UNIT_CHECK(strstr(s, "chain input") == NULL);
+	UNIT_CHECK(strstr(s, "fib ") == NULL);
+	UNIT_CHECK(strstr(s, "type route hook output priority mangle; policy accept;"));
+	UNIT_CHECK(strstr(s, "\t\tmeta l4proto tcp ct state new socket transparent 1 ct mark set "
+	    "0x006a6665\n"));
+	UNIT_CHECK(strstr(s, "\t\tct direction reply ct mark 0x006a6665 meta mark set "
+	    "0x006a6665\n"));
 	free(s);
 }
 
@@ -232,6 +219,16 @@ NETNS_CASE(test_bad_config_refused)
 	UNIT_CHECK(rules_install(&rc) == -1);
 	rc = config(NULL, 0);
 	UNIT_CHECK(rules_install(&rc) == -1);
+	/* The upstream mark must not be the return path's own (every upstream packet would be
+	 * routed to lo) nor 0 (every unmarked local packet would match). */
+	rc = config(&ps, 0);
+	rc.upstream_mark = MARK;
+	UNIT_CHECK(rules_print(&rc, null) == -1);
+	UNIT_CHECK(rules_install(&rc) == -1);
+	rc.upstream_mark = 0;
+	UNIT_CHECK(rules_install(&rc) == -1);
+	rc.return_conntrack = 1;                /* not used there */
+	UNIT_CHECK(rules_print(&rc, null) == 0);
 	UNIT_CHECK(route_install(0, TABLE) == -1);
 	UNIT_CHECK(route_install(MARK, 0) == -1);
 	UNIT_CHECK(route_install(MARK, 253) == -1);
@@ -301,6 +298,18 @@ NETNS_CASE(test_install_lists_expected)
 	    "0x006a6665 accept\n"
 	    "\t\tmeta nfproto ipv6 tcp dport @ports tproxy ip6 to [::1]:15001 meta mark set "
 	    "0x006a6665 accept\n\t}\n"));
+	UNIT_CHECK(strstr(s, "\tchain input {\n\t\ttype filter hook input priority mangle; "
+	    "policy accept;\n"
+	    "\t\tiif != \"lo\" meta mark 0x006a6665 meta mark set 0x00000000\n\t}\n"));
+	UNIT_CHECK(strstr(s, "\tchain output {\n\t\ttype route hook output priority mangle; "
+	    "policy accept;\n"
+	    "\t\tmeta mark 0x006a6666 fib saddr type local meta mark set 0x006a6665\n\t}\n"));
+	free(s);
+	/* --return-path conntrack */
+	rc.return_conntrack = 1;
+	UNIT_CHECK(rules_install(&rc) == 0);
+	s = run("nft list table inet jfe", &st);
+	UNIT_CHECK(strstr(s, "chain input") == NULL);
 	UNIT_CHECK(strstr(s, "\tchain output {\n\t\ttype route hook output priority mangle; "
 	    "policy accept;\n"
 	    "\t\tmeta l4proto tcp ct state new socket transparent 1 ct mark set 0x006a6665\n"
@@ -424,6 +433,8 @@ NETNS_CASE(test_install_same_as_nft)
 	rc = config(&ps, 1);
 	rc.fwmark = 0x80000001u;
 	check_same_as_nft(&rc);
+	rc.return_conntrack = 1;
+	check_same_as_nft(&rc);
 }
 
 NETNS_CASE(test_install_twice_replaces)
@@ -443,7 +454,7 @@ NETNS_CASE(test_install_twice_replaces)
 	UNIT_CHECK(count(s, "iif \"lo\" accept") == 1);
 	UNIT_CHECK(count(s, "tproxy ip to") == 1);
 	UNIT_CHECK(count(s, "reject with tcp reset") == 1);
-	UNIT_CHECK(count(s, "ct mark set") == 1);
+	UNIT_CHECK(count(s, "fib saddr type local") == 1);
 	free(s);
 	/* A changed configuration replaces the old one completely. */
 	UNIT_CHECK(ports_parse(&ps, "443") == 0);
@@ -629,6 +640,7 @@ main(void)
 	if (geteuid() != 0)
 		fprintf(stderr, "test_rules: the kernel cases need root (network namespaces)\n");
 	UNIT_RUN(test_print_default_ports);
+	UNIT_RUN(test_print_conntrack_return_path);
 	UNIT_RUN(test_print_gappy_ports);
 	UNIT_RUN(test_print_empty_set);
 	UNIT_RUN(test_bad_config_refused);

@@ -1,0 +1,12 @@
+import socket, os, sys, select
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", 5598)); srv.listen()
+c = socket.socket(); c.bind(("127.0.0.1", int(sys.argv[1]))); c.connect(("127.0.0.1", 5598))
+s, _ = srv.accept()
+c.send(b"hello world")
+r, w = os.pipe()
+print("poll readable:", select.select([s], [], [], 1)[0] != [])
+os.set_blocking(s.fileno(), False)
+try: print("splice moved:", os.splice(s.fileno(), w, 4096))
+except BlockingIOError: print("splice: EAGAIN (data invisible to splice)")
+print("recv:", s.recv(100))
