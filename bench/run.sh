@@ -374,7 +374,7 @@ measure() {
 		wait_port "$NS_CLI" 127.0.0.1 18301 5 || { stop_pid "$clientpid"; [[ -n $JFE_PID ]] && jfe_stop; return 1; }
 	fi
 	if [[ ${BENCH_PERF:-0} == 1 && $c == jfe-w1 && -n $PERFDIR ]] && command -v perf >/dev/null &&
-		[[ $t == tls-ka100 || $t == tls-bulk1m || $t == tls-stime || $t == plain-iperf ]]; then
+		[[ $t == tls-ka100 || $t == tls-bulk1m || $t == tls-stime || $t == plain-iperf || $t == plain-bulk1m || $t == plain-ka100 ]]; then
 		perf record -g -o "$PERFDIR/$t.r$r.data" -p "$JFE_PID" >/dev/null 2>&1 &
 		perfpid=$!
 		sleep 0.3
