@@ -10,7 +10,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent/acme.h"
 #include "agent/cloud.h"
@@ -485,10 +487,19 @@ reload_apply(const struct jfe_options *o)
 	log_info("agent: reloaded the admission settings and the certificates");
 }
 
+/* Nice value of the agent thread. Issuance (key generation, signatures, the ACME and DNS
+ * exchanges) is work nobody waits for except the one first handshake of a new name; the
+ * workers serve every other connection and must not queue behind it for a CPU. */
+#define AGENT_NICE 10
+
 static void *
 agent_main(void *arg)
 {
 	(void)arg;
+	/* setpriority() on a thread id changes that thread alone (Linux). Lowering one's own
+	 * priority needs no privilege; a failure only costs latency. */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), AGENT_NICE) != 0)
+		log_debug("agent: setpriority: %s", strerror(errno));
 	while (!atomic_load(&ag.stop)) {
 		const struct jfe_options *ro = atomic_exchange(&ag.reload, NULL);
 

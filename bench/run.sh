@@ -330,6 +330,21 @@ selected() { [[ -z $ONLY ]] || [[ ,$ONLY, == *,$1,* ]]; }
 # rotate LIST by N (so that no contender always runs first or last)
 rotate() { local n=$1; shift; local a=("$@") k=${#a[@]} i; for ((i = 0; i < k; i++)); do echo "${a[$(((i + n) % k))]}"; done; }
 
+# The TIME-WAIT sockets a contender's Connection: close test leaves (hundreds of thousands
+# in 10 s, 60 s each) slow the next contender's connections down (measured: the second of two
+# identical runs 37-45 % slower, with jfe's old and new binaries alike; after jfe stops, its
+# transparent TIME-WAIT sockets meet the direct run's SYNs: 950 instead of 59 000 req/s).
+# Each measurement starts without them (ss -K; a few passes, it takes them in batches).
+flush_time_wait() {
+	local ns i
+	for ns in "$NS_SRV" "$NS_CLI"; do
+		for ((i = 0; i < 10; i++)); do
+			(( $(ip netns exec "$ns" ss -tanH state time-wait 2>/dev/null | wc -l) < 50 )) && break
+			ip netns exec "$ns" ss -K -tanH state time-wait >/dev/null 2>&1 || break
+		done
+	done
+}
+
 # ------------------------------------------------------------------ one measurement
 # measure ROUND TEST CONTENDER
 measure() {
@@ -352,6 +367,7 @@ measure() {
 	fi
 	alive "${PID[backend]:-0}" || { log "WARNING: backend died; restarting"; server backend; }
 	alive "${PID[iperf3]:-0}" || { log "WARNING: iperf3 -s died; restarting"; server iperf3; }
+	flush_time_wait
 	if [[ $c == jfe-w* ]]; then
 		jfe_start "${c#jfe-w}" || return 1
 		procpid=$JFE_PID

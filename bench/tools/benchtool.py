@@ -288,9 +288,9 @@ def cmd_acme(args):
     2. N_NEW never-seen names N.PREFIX, one after the other, nothing else running: time to first
        byte of each (connect start -> first response byte; the handshake waits for issuance).
     3. For SECONDS: an open-loop load of RATE full TLS handshakes/s (+ one GET) with SNI HOT, and
-       beside it never-seen names issued one at a time, each followed by a pause as long as it
-       took (so about half of the time an order is in flight, interleaved with the time without:
-       a shared machine's drift hits both alike). A background handshake that overlaps an
+       beside it never-seen names issued one at a time, each followed by a pause of 2 GUARD_S
+       + as long as it took (so the baseline window, away from both orders, is about as long as
+       the time with an order in flight, interleaved: a shared machine's drift hits both alike). A background handshake that overlaps an
        issuance (connect start .. handshake done of a new name) is "during issuance"; one that
        starts and ends at least GUARD_S away from every issuance is the baseline; the rest
        (just after an issuance) is counted in neither.
@@ -380,8 +380,9 @@ def cmd_acme(args):
             e = r["t0"] + (r.get("hs_s") or (time.monotonic() - r["t0"]))
             under_load.append(r)
             intervals.append((r["t0"], e))
-            # a pause as long as the issuance: the baseline is sampled in between
-            time.sleep(max(0.5, e - r["t0"]))
+            # the baseline is sampled in between: after GUARD_S on each side, a window as
+            # long as the issuance (at least GUARD_S), so both groups get as many samples
+            time.sleep(2 * GUARD_S + max(GUARD_S, e - r["t0"]))
 
     ths = [threading.Thread(target=load_worker, daemon=True) for _ in range(8)]
     for t in ths:
@@ -964,7 +965,7 @@ def render_md(out, medians):
                  "time (a new order), one at a time, nothing else running; certificates verified against "
                  "Pebble's root. Handshake latency = TCP connect + full TLS 1.3 handshake with the SNI of "
                  "an already-issued name, under a steady open-loop load; beside it new names are issued one "
-                 "at a time, each followed by a pause as long as it took, so times with and without an "
+                 "at a time, each followed by a pause of 0.5 s + as long as it took (at least 0.25 s), so times with and without an "
                  "order in flight alternate within the same seconds. \"During issuance\" = the handshakes "
                  "that overlap an order in flight (connect .. handshake done of a new name); \"without\" = "
                  "those at least 0.25 s away from every order; the ratio is taken per round.")

@@ -107,6 +107,14 @@ if ((n >= 4 && ${#bad[@]} == 0)); then
 else
 	fail privdrop.threads_dropped "$n threads; want $want; $(printf '%s\n' "${bad[@]}")"
 fi
+# the agent thread (issuance) runs at nice 10 so the workers never wait for it; the others at 0
+nices=$(for t in /proc/"$JFE_PID"/task/*/stat; do sed 's/^.*) //' "$t" 2>/dev/null | awk '{ print $17 }'; done | sort -n | uniq -c | awk '{ printf "%s×nice %s ", $1, $2 }')
+if [[ $nices =~ ^[0-9]+×nice\ 0\ 1×nice\ 10\ $ ]]; then pass privdrop.agent_thread_nice "$nices"
+else fail privdrop.agent_thread_nice "thread nice values: $nices (want one thread at 10, the rest at 0)"; fi
+# the return path's kernel settings are made with CAP_NET_ADMIN alone, after the drop
+grep -q "running: .*source preserved (return path: socket mark)" "$JFE_LOG" &&
+	pass privdrop.return_path_after_drop "$(grep -m3 'return path' "$JFE_LOG" | tr '\n' ' ' | cut -c1-200)" ||
+	fail privdrop.return_path_after_drop "$(grep -E 'return path|running:' "$JFE_LOG" | head -5)"
 grep -q "handed over to $U (it belonged to root)" "$JFE_LOG" &&
 	grep -q "running: .*user $U (CAP_NET_ADMIN only)" "$JFE_LOG" &&
 	pass privdrop.log_says "$(grep -m1 'running:' "$JFE_LOG")" || fail privdrop.log_says
