@@ -267,30 +267,13 @@ return_path_setup(struct jfe_options *o)
 	o->return_conntrack = 1;
 }
 
-/* Writes back what jfe changed, in this run or in one that died. Where /proc/sys is
- * read-only (systemd's ProtectKernelTunables=), the unit's `jfe return-path restore` does
- * it as root after jfe has stopped. */
-static void
-return_path_restore(const struct jfe_options *o)
-{
-	if (!returnpath_recorded(o->cache_dir))
-		return;
-	if (access("/proc/sys/net/ipv4/tcp_fwmark_accept", W_OK) != 0 && errno == EROFS) {
-		log_debug("return path: /proc/sys is read-only; the record stays for `jfe "
-		    "return-path restore`");
-		return;
-	}
-	returnpath_restore(o->cache_dir);
-}
-
 int
 daemon_run(struct jfe_options *o, int argc, char **argv)
 {
 	struct daemon_state ds = { .opt = o, .started = time(NULL) };
 	struct rules_config rc = {
 		.ports = &o->ports, .listen_port = o->listen_port, .fwmark = o->fwmark,
-		.upstream_mark = o->upstream_mark, .return_conntrack = o->return_conntrack,
-		.fail_closed = o->fail_closed,
+		.upstream_mark = o->upstream_mark, .fail_closed = o->fail_closed,
 	};
 	struct itimerspec its = { .it_interval.tv_sec = TICKET_ROTATE_S,
 	    .it_value.tv_sec = TICKET_ROTATE_S };
@@ -380,7 +363,8 @@ out:
 		rules_remove();
 	if (ds.routes_installed) {
 		route_remove(o->fwmark, o->route_table);
-		return_path_restore(o);
+		/* What jfe changed, in this run or in one that died (nothing: no record). */
+		returnpath_restore(o->cache_dir);
 	}
 	workers_free(ws, nw);
 	if (cfd >= 0) {

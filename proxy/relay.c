@@ -13,7 +13,7 @@
 #include "proxy/tls.h"
 #include "proxy/worker.h"
 
-#define SPLICE_CHUNK (1 << 20)
+#define SPLICE_CHUNK (1 << 20)  /* asked per splice(); the pipe's capacity is the real cap */
 #define SPLICE_SMALL 4096       /* a splice that moves less: back to recv()/send() */
 
 enum flow_result { FLOW_IDLE, FLOW_RESET };

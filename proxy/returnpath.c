@@ -66,6 +66,7 @@ setting_read(const char *name, char *value, size_t len)
 	return 1;
 }
 
+/* 0, or -1 with errno set (the caller says what it was doing). */
 static int
 setting_write(const char *name, const char *value)
 {
@@ -87,7 +88,6 @@ setting_write(const char *name, const char *value)
 		goto fail;
 	return 0;
 fail:
-	log_err("return path: setting %s = %s: %s", name, value, strerror(errno));
 	return -1;
 }
 
@@ -197,14 +197,6 @@ record_path(char *buf, size_t len, const char *dir)
 }
 
 int
-returnpath_recorded(const char *dir)
-{
-	char saved[4096];
-
-	return record_path(saved, sizeof(saved), dir) == 0 && access(saved, F_OK) == 0;
-}
-
-int
 returnpath_set(const char *dir)
 {
 	char saved[4096];
@@ -223,6 +215,18 @@ returnpath_set(const char *dir)
 			added = 1;
 		}
 	}
+	/* A value written back unchanged first: where the settings cannot be written (a
+	 * read-only /proc/sys) nothing is recorded either. */
+	for (i = 0; i < SETTING_COUNT; i++) {
+		if (!present[i] || strcmp(cur[i], SETTING_WANTED) == 0)
+			continue;
+		if (setting_write(setting_names[i], cur[i]) < 0) {
+			log_err("return path: %s cannot be written: %s", setting_names[i],
+			    strerror(errno));
+			return -1;
+		}
+		break;
+	}
 	/* The record exists before the first change: a crash in between leaves it naming
 	 * values that are still in place, which a restore writes back harmlessly. */
 	if (added && ((mkdir(dir, 0700) != 0 && errno != EEXIST) || record_store(saved, &rec) < 0))
@@ -231,6 +235,8 @@ returnpath_set(const char *dir)
 		if (!present[i] || strcmp(cur[i], SETTING_WANTED) == 0)
 			continue;
 		if (setting_write(setting_names[i], SETTING_WANTED) < 0) {
+			log_err("return path: setting %s = %s: %s", setting_names[i],
+			    SETTING_WANTED, strerror(errno));
 			/* Everything changed so far is in the record. */
 			returnpath_restore(dir);
 			return -1;
@@ -254,9 +260,18 @@ returnpath_restore(const char *dir)
 	for (size_t i = 0; i < SETTING_COUNT; i++) {
 		if (rec.value[i][0] == '\0')
 			continue;
-		if (setting_write(setting_names[i], rec.value[i]) < 0)
+		if (setting_write(setting_names[i], rec.value[i]) < 0) {
+			/* Under systemd's ProtectKernelTunables= the unit's `jfe return-path
+			 * restore` does it as root once jfe has stopped. */
+			if (errno == EROFS) {
+				log_debug("return path: /proc/sys is read-only; %s stays for `jfe "
+				    "return-path restore`", saved);
+				return -1;
+			}
+			log_err("return path: setting %s = %s: %s", setting_names[i],
+			    rec.value[i], strerror(errno));
 			failed = 1;
-		else
+		} else
 			log_info("return path: %s = %s restored", setting_names[i], rec.value[i]);
 	}
 	if (failed)

@@ -33,7 +33,5 @@ int returnpath_set(const char *dir);
 /* Writes back the values recorded in <dir>, then removes the record. No record: nothing
  * to do. 0/-1 (reason logged; the record stays for the next try). */
 int returnpath_restore(const char *dir);
-/* 1 if <dir> holds a record (jfe changed settings that are not restored yet), else 0. */
-int returnpath_recorded(const char *dir);
 
 #endif

@@ -66,6 +66,16 @@ record_text(void)
 	return buf;
 }
 
+/* 1 if the record of old values is in <d>. */
+static int
+returnpath_recorded(const char *d)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/return-path.saved", d);
+	return access(path, F_OK) == 0;
+}
+
 static void
 fresh_dir(void)
 {
